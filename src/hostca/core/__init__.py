@@ -1,0 +1,1 @@
+"""The pure domain of hostca: it imports only ``cryptography``, ``idna`` and the standard library."""
