@@ -1,0 +1,100 @@
+"""The layout of the primary server's data directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from hostca.core.errors import UnavailableError
+
+__all__ = ["DataDir", "ServerConfig", "write_private_file"]
+
+
+def write_private_file(path: Path, data: bytes) -> None:
+    """Write ``data`` with mode 0600 in a 0700 directory, replacing the file atomically."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+@dataclass
+class ServerConfig:
+    """Facts fixed by ``hostca server init``, stored as server.json."""
+
+    domain: str
+    primary_name: str
+    alt_names: list[str]
+    primary_host_id: str
+    public_base_url: str
+    ca_key_encrypted: bool
+    schema: int = 1
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DataDir:
+    root: Path
+
+    @property
+    def ca_dir(self) -> Path:
+        return self.root / "ca"
+
+    @property
+    def tls_certificate(self) -> Path:
+        return self.root / "tls" / "server.cert.pem"
+
+    @property
+    def tls_key(self) -> Path:
+        return self.root / "tls" / "server.key.pem"
+
+    @property
+    def token_hmac_key(self) -> Path:
+        return self.root / "secrets" / "token-hmac.key"
+
+    @property
+    def initial_password(self) -> Path:
+        return self.root / "secrets" / "initial-admin-password"
+
+    @property
+    def database(self) -> Path:
+        return self.root / "hostca.db"
+
+    @property
+    def config_file(self) -> Path:
+        return self.root / "server.json"
+
+    def is_initialized(self) -> bool:
+        return self.config_file.exists()
+
+    def is_empty(self) -> bool:
+        return not self.root.exists() or not any(self.root.iterdir())
+
+    def read_config(self) -> ServerConfig:
+        try:
+            data = json.loads(self.config_file.read_text())
+        except FileNotFoundError:
+            raise UnavailableError(
+                f"{self.root}: not a hostca data directory (no server.json); run 'hostca server init "
+                f"--data-dir {self.root}' first.",
+                code="not_initialized",
+            ) from None
+        return ServerConfig(**data)
+
+    def write_config(self, config: ServerConfig) -> None:
+        write_private_file(self.config_file, json.dumps(asdict(config), indent=2).encode())
+
+    def read_token_hmac_key(self) -> bytes:
+        return bytes.fromhex(self.token_hmac_key.read_text().strip())

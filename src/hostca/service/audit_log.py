@@ -1,0 +1,128 @@
+"""Append audit events to the hash chain, inside the caller's transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+from sqlalchemy import Connection, insert, select, update
+
+from hostca.core.audit import GENESIS_HASH, AuditRecord, compute_event_hash
+from hostca.core.errors import HostcaError
+from hostca.service.context import Actor, ServiceContext
+from hostca.store.tables import audit_chain_head, audit_events
+
+__all__ = ["append_event", "record_failure"]
+
+log = structlog.get_logger("hostca.audit")
+
+
+def _lock_chain_head(connection: Connection) -> tuple[int, str]:
+    # FOR UPDATE serializes appenders on PostgreSQL; SQLite's write lock, taken by
+    # BEGIN IMMEDIATE, already does.
+    row = connection.execute(
+        select(audit_chain_head.c.sequence, audit_chain_head.c.event_hash)
+        .where(audit_chain_head.c.id == 1)
+        .with_for_update()
+    ).one_or_none()
+    if row is None:
+        connection.execute(insert(audit_chain_head).values(id=1, sequence=0, event_hash=GENESIS_HASH))
+        return 0, GENESIS_HASH
+    return int(row.sequence), str(row.event_hash)
+
+
+def append_event(
+    connection: Connection,
+    context: ServiceContext,
+    *,
+    category: str,
+    action: str,
+    actor: Actor,
+    target: str | None = None,
+    host_id: str | None = None,
+    outcome: str = "success",
+    error_code: str | None = None,
+    reason: str | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> AuditRecord:
+    """Write one event as the next link of the chain and return it."""
+    last_sequence, previous_hash = _lock_chain_head(connection)
+    record = AuditRecord(
+        sequence=last_sequence + 1,
+        time=context.clock(),
+        category=category,
+        action=action,
+        actor=actor.name,
+        source_ip=actor.source_ip,
+        target=target,
+        outcome=outcome,
+        error_code=error_code,
+        reason=reason,
+        details=dict(details or {}),
+    )
+    event_hash = compute_event_hash(record, previous_hash)
+
+    connection.execute(
+        insert(audit_events).values(
+            sequence=record.sequence,
+            time=record.time,
+            category=category,
+            action=action,
+            actor=record.actor,
+            source_ip=record.source_ip,
+            target=target,
+            host_id=host_id,
+            outcome=outcome,
+            error_code=error_code,
+            reason=reason,
+            details=dict(record.details),
+            previous_hash=previous_hash,
+            event_hash=event_hash,
+        )
+    )
+    connection.execute(
+        update(audit_chain_head)
+        .where(audit_chain_head.c.id == 1)
+        .values(sequence=record.sequence, event_hash=event_hash)
+    )
+    return record
+
+
+def record_failure(
+    context: ServiceContext,
+    error: HostcaError,
+    *,
+    category: str,
+    action: str,
+    actor: Actor,
+    target: str | None = None,
+    host_id: str | None = None,
+    reason: str | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> None:
+    """Audit a rejected request in a transaction of its own, since the request's rolled back."""
+    merged = {**error.details, **(details or {}), "message": error.message}
+    with context.database.transaction() as connection:
+        append_event(
+            connection,
+            context,
+            category=category,
+            action=action,
+            actor=actor,
+            target=target,
+            host_id=host_id,
+            outcome="failure",
+            error_code=error.code,
+            reason=reason,
+            details=merged,
+        )
+    log.info(
+        "request_rejected",
+        category=category,
+        action=action,
+        actor=actor.name,
+        source_ip=actor.source_ip,
+        target=target,
+        code=error.code,
+    )

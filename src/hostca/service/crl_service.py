@@ -1,0 +1,60 @@
+"""Generate, store and serve the CRL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from hostca.core.crl import RevokedEntry, build_crl, parse_reason_code
+from hostca.service.context import ServiceContext
+from hostca.service.domain_settings import load_domain_settings
+from hostca.store import certificate_records
+
+__all__ = ["PublishedCrl", "current_crl", "publish_crl"]
+
+
+@dataclass(frozen=True)
+class PublishedCrl:
+    crl_number: int
+    this_update: datetime
+    next_update: datetime
+    entries: int
+    der: bytes
+
+
+def publish_crl(context: ServiceContext) -> PublishedCrl:
+    """Build a complete CRL with the next CRL number and store it."""
+    now = context.clock()
+    with context.database.transaction() as connection:
+        settings = load_domain_settings(connection)
+        entries = [
+            RevokedEntry(
+                serial_number=int(row.serial_number, 16),
+                revocation_date=row.revoked_at,
+                reason=parse_reason_code(row.revocation_reason),
+            )
+            for row in certificate_records.revoked_unexpired(connection, now)
+        ]
+        number = certificate_records.next_crl_number(connection)
+        next_update = now + timedelta(hours=settings.crl_next_update_hours)
+        crl = build_crl(
+            entries, crl_number=number, this_update=now, next_update=next_update,
+            ca_certificate=context.ca.certificate, ca_key=context.ca.private_key,
+        )
+        der = crl.public_bytes(Encoding.DER)
+        certificate_records.insert_crl(
+            connection, crl_number=number, this_update=now, next_update=next_update,
+            entries=len(entries), der=der,
+        )
+    return PublishedCrl(number, now, next_update, len(entries), der)
+
+
+def current_crl(context: ServiceContext) -> PublishedCrl:
+    """Return the newest stored CRL, generating one if none exists yet."""
+    with context.database.engine.connect() as connection:
+        row = certificate_records.latest_crl(connection)
+    if row is None:
+        return publish_crl(context)
+    return PublishedCrl(row.crl_number, row.this_update, row.next_update, row.entries, row.der)

@@ -1,0 +1,211 @@
+"""Enrolment: a host presents a CSR and a token and gets a certificate.
+
+An authorization token gives a new host its first certificate. A reissue token
+gives the one host it serves a new certificate under the same host ID, and
+revokes that host's earlier certificates.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import structlog
+from sqlalchemy import Connection, Row
+
+from hostca.core.csr import CheckedCsr, CsrInvalidError, load_csr
+from hostca.core.errors import ConflictError, ForbiddenError, HostcaError, UnauthorizedError
+from hostca.core.names import is_ip_address, normalize_names
+from hostca.core.tokens import canonicalize_token_value, hash_token_value
+from hostca.service.audit_log import append_event, record_failure
+from hostca.service.context import Actor, ServiceContext
+from hostca.service.discovered_names import record_discovered_names
+from hostca.service.domain_settings import load_domain_settings
+from hostca.service.issuance import IssuedCertificate, issue_certificate
+from hostca.store import certificate_records, host_records, token_records
+
+__all__ = ["EnrolRequest", "enroll", "requested_primary_name"]
+
+log = structlog.get_logger("hostca.enrol")
+
+
+@dataclass(frozen=True)
+class EnrolRequest:
+    csr_pem: str
+    token_value: str | None
+    source_ip: str | None
+
+
+def requested_primary_name(checked: CheckedCsr) -> tuple[str, list[str]]:
+    """Return the requested primary name (the first DNS name) and the further names."""
+    names = normalize_names(checked.requested_names)
+    dns_names = [name for name in names if not is_ip_address(name)]
+    if not dns_names:
+        raise CsrInvalidError(
+            "the CSR names no DNS name; put the host name in the subject alternative name "
+            "or the common name.",
+        )
+    primary = dns_names[0]
+    return primary, [name for name in names if name != primary]
+
+
+def _check_token_usable(token: Row[Any] | None, now: datetime) -> Row[Any]:
+    # The same message for every unknown value, so an error reveals nothing about
+    # which tokens exist. The audit event records the detail.
+    if token is None or token.deleted_at is not None:
+        raise UnauthorizedError(
+            "the token is not valid; check the value, or ask the administrator for a new token.",
+            code="token_invalid",
+            details={"token_found": token is not None, "token_deleted": token is not None},
+        )
+    if token.valid_until <= now:
+        raise UnauthorizedError(
+            f"the token {token.name} expired at {token.valid_until.isoformat()}; "
+            "ask the administrator for a new token.",
+            code="token_expired",
+            details={"token": token.name},
+        )
+    if token.uses >= token.max_uses:
+        raise UnauthorizedError(
+            f"the token {token.name} has been used {token.uses} of {token.max_uses} times; "
+            "ask the administrator for a new token.",
+            code="token_used_up",
+            details={"token": token.name},
+        )
+    return token
+
+
+def _host_for_authorization(connection: Connection, primary: str, now: datetime) -> str:
+    """Return the host that a first certificate for ``primary`` belongs to, creating it if new."""
+    owners = host_records.find_name_owners(connection, primary)
+    for owner in owners:
+        if owner.first_issued_at is not None:
+            raise ConflictError(
+                f"{primary}: already a name of host {owner.host_id} ({owner.primary_name}), which has "
+                f"had a certificate; a reissue token for that host is required "
+                f"('hostca token create --reissue --host {owner.primary_name}').",
+                code="reissue_token_required",
+                details={"name": primary, "host_id": owner.host_id},
+            )
+    if owners:
+        if owners[0].shared:
+            raise ConflictError(
+                f"{primary}: a shared cluster name, which cannot be a host's primary name; "
+                "request the host's own name.",
+                code="name_conflict",
+                details={"name": primary},
+            )
+        # A pre-registered host takes its first certificate.
+        return str(owners[0].host_id)
+
+    host_id = str(uuid.uuid4())
+    host_records.insert_host(connection, host_id=host_id, primary_name=primary, created_at=now)
+    host_records.insert_name(
+        connection, host_id=host_id, name=primary, is_primary=True, state="approved",
+        origin="admin", shared=False, created_at=now,
+    )
+    return host_id
+
+
+def _host_for_reissue(connection: Connection, token: Row[Any], primary: str, now: datetime) -> str:
+    """Check that ``primary`` is a name of the token's host; a mapped name becomes its primary name."""
+    host_id = str(token.host_id)
+    host = host_records.find_host(connection, host_id)
+    owners = host_records.find_name_owners(connection, primary)
+    own = next((row for row in owners if row.host_id == host_id), None)
+    if own is not None:
+        if not own.is_primary:
+            host_records.set_primary_name(connection, host_id, primary, now)
+        return host_id
+
+    assert host is not None  # noqa: S101 - tokens.host_id is a foreign key to hosts
+    if owners:
+        raise ForbiddenError(
+            f"{primary}: a name of host {owners[0].host_id}, but the reissue token {token.name} "
+            f"serves host {host_id} ({host.primary_name}); use a reissue token for the right host.",
+            code="token_host_mismatch",
+            details={"token": token.name, "name": primary, "token_host_id": host_id},
+        )
+    raise ForbiddenError(
+        f"{primary}: not a name of host {host_id} ({host.primary_name}), which the reissue token "
+        f"{token.name} serves; request {host.primary_name}, or first add the new name with "
+        f"'hostca host mapping add {host.primary_name} {primary}'.",
+        code="name_not_mapped",
+        details={"token": token.name, "name": primary, "token_host_id": host_id},
+    )
+
+
+def enroll(context: ServiceContext, request: EnrolRequest) -> IssuedCertificate:
+    """Issue a certificate for a CSR authorized by a token, as one transaction."""
+    actor = Actor.anonymous(request.source_ip)
+    audit: dict[str, Any] = {"target": None, "host_id": None, "details": {}}
+    try:
+        issued, revoked = _enroll(context, request, actor, audit)
+    except HostcaError as error:
+        record_failure(
+            context, error, category="CERT", action="enroll", actor=actor,
+            target=audit["target"], host_id=audit["host_id"], details=audit["details"],
+        )
+        raise
+    if revoked:
+        context.notify_revocation()
+    log.info("certificate_issued", host_id=issued.host_id, serial_number=issued.serial_number,
+             source_ip=request.source_ip, revoked=revoked)
+    return issued
+
+
+def _enroll(
+    context: ServiceContext, request: EnrolRequest, actor: Actor, audit: dict[str, Any]
+) -> tuple[IssuedCertificate, list[str]]:
+    checked = load_csr(request.csr_pem)
+    primary, further_names = requested_primary_name(checked)
+    audit["target"] = primary
+    audit["details"]["requested_names"] = [primary, *further_names]
+    if request.token_value is None:
+        raise UnauthorizedError(
+            f"{primary}: a first certificate needs a token at this server's security level; "
+            "ask the administrator for an authorization token, or a reissue token for a known host.",
+            code="token_required",
+        )
+    value_hash = hash_token_value(context.token_hmac_key, canonicalize_token_value(request.token_value))
+    now = context.clock()
+
+    with context.database.transaction() as connection:
+        token = _check_token_usable(token_records.find_token_by_hash(connection, value_hash), now)
+        audit["details"]["token"] = token.name
+        if token.kind == "reissue":
+            audit["host_id"] = token.host_id
+            host_id = _host_for_reissue(connection, token, primary, now)
+        else:
+            host_id = _host_for_authorization(connection, primary, now)
+        audit["host_id"] = host_id
+
+        settings = load_domain_settings(connection)
+        record_discovered_names(connection, host_id, further_names, auto_map=settings.auto_map, now=now)
+        if not token_records.consume_token(connection, token.id, now):
+            # Another request took the last use between our read and this update.
+            raise UnauthorizedError(
+                f"the token {token.name} has no uses left; ask the administrator for a new token.",
+                code="token_used_up",
+                details={"token": token.name},
+            )
+
+        earlier = [row.serial_number for row in certificate_records.live_certificates_of_host(connection, host_id, now)]
+        issued = issue_certificate(
+            connection, context, host_id=host_id, public_key=checked.public_key,
+            lifetime=settings.certificate_lifetime, now=now,
+        )
+        revoked = earlier if token.kind == "reissue" else []
+        certificate_records.mark_revoked(connection, revoked, now, "superseded")
+        append_event(
+            connection, context, category="CERT",
+            action="reissue" if token.kind == "reissue" else "enroll",
+            actor=actor, target=issued.serial_number, host_id=host_id,
+            details={
+                "token": token.name, "token_kind": token.kind, "names": list(issued.names),
+                "not_after": issued.not_after.isoformat(), "revoked": revoked,
+            },
+        )
+    return issued, revoked

@@ -1,0 +1,168 @@
+"""Use cases for hosts and their name mappings."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import Connection, Row
+
+from hostca.core.errors import ConflictError, HostcaError, InvalidRequestError, NotFoundError
+from hostca.core.names import normalize_name
+from hostca.service.audit_log import append_event, record_failure
+from hostca.service.certificate_views import certificate_view
+from hostca.service.context import Actor, ServiceContext
+from hostca.service.host_lookup import resolve_host
+from hostca.store import certificate_records, host_records
+
+__all__ = ["add_host", "add_mapping", "host_view", "list_hosts", "pending_mappings", "remove_mapping", "show_host"]
+
+MAX_PAGE = 1000
+
+
+def mapping_view(row: Row[Any]) -> dict[str, Any]:
+    return {
+        "name": row.name, "state": row.state, "shared": bool(row.shared), "origin": row.origin,
+        "primary": bool(row.is_primary),
+    }
+
+
+def host_view(host: Row[Any], names: list[Row[Any]]) -> dict[str, Any]:
+    return {
+        "host_id": host.host_id,
+        "primary_name": host.primary_name,
+        "created_at": host.created_at,
+        "first_issued_at": host.first_issued_at,
+        "auto_reissue_until": host.auto_reissue_until,
+        "mappings": [mapping_view(row) for row in names if not row.is_primary],
+    }
+
+
+def list_hosts(context: ServiceContext, *, search: str | None, limit: int = 100, offset: int = 0) -> dict[str, Any]:
+    limit = max(1, min(limit, MAX_PAGE))
+    with context.database.engine.connect() as connection:
+        rows, total = host_records.list_hosts(connection, search=search, limit=limit, offset=max(0, offset))
+        names = host_records.names_of_hosts(connection, [row.host_id for row in rows])
+    return {"total": total, "hosts": [host_view(row, names[row.host_id]) for row in rows]}
+
+
+def show_host(context: ServiceContext, reference: str) -> dict[str, Any]:
+    now = context.clock()
+    with context.database.engine.connect() as connection:
+        host = resolve_host(connection, reference)
+        view = host_view(host, host_records.host_names_of(connection, host.host_id))
+        certificates = certificate_records.list_certificates(
+            connection, host_id=host.host_id, status=None, now=now, limit=MAX_PAGE, offset=0
+        )
+    view["certificates"] = [certificate_view(row, now) for row in certificates]
+    return view
+
+
+def add_host(context: ServiceContext, actor: Actor, raw_name: str) -> dict[str, Any]:
+    """Pre-register a host by its primary name, before it has a certificate."""
+    now = context.clock()
+    try:
+        name = normalize_name(raw_name)
+        with context.database.transaction() as connection:
+            _check_name_free(connection, name, host_id=None)
+            host_id = str(uuid.uuid4())
+            host_records.insert_host(connection, host_id=host_id, primary_name=name, created_at=now)
+            host_records.insert_name(
+                connection, host_id=host_id, name=name, is_primary=True, state="approved",
+                origin="admin", shared=False, created_at=now,
+            )
+            append_event(connection, context, category="HOST", action="add", actor=actor, target=name, host_id=host_id)
+            host = host_records.find_host(connection, host_id)
+            assert host is not None  # noqa: S101 - inserted above
+            return host_view(host, host_records.host_names_of(connection, host_id))
+    except HostcaError as error:
+        record_failure(context, error, category="HOST", action="add", actor=actor, target=raw_name)
+        raise
+
+
+def _check_name_free(connection: Connection, name: str, host_id: str | None, *, shared: bool = False) -> None:
+    for owner in host_records.find_name_owners(connection, name):
+        if owner.host_id == host_id:
+            raise ConflictError(f"{name}: already a name of host {host_id}.", code="mapping_exists")
+        if not (shared and owner.shared):
+            raise ConflictError(
+                f"{name}: already a name of host {owner.host_id} ({owner.primary_name}); remove it there "
+                "first, or use --shared for a cluster name that several hosts share.",
+                code="name_conflict",
+                details={"name": name, "host_id": owner.host_id},
+            )
+
+
+def add_mapping(context: ServiceContext, actor: Actor, host_ref: str, raw_name: str, *, shared: bool) -> dict[str, Any]:
+    """Add an approved name to a host, or approve its pending discovered name."""
+    now = context.clock()
+    host_id: str | None = None
+    try:
+        name = normalize_name(raw_name)
+        with context.database.transaction() as connection:
+            host = resolve_host(connection, host_ref)
+            host_id = str(host.host_id)
+            existing = next((r for r in host_records.host_names_of(connection, host_id) if r.name == name), None)
+            if existing is not None and existing.state == "approved":
+                raise ConflictError(f"{name}: already an approved name of host {host.primary_name}.", code="mapping_exists")
+            _check_name_free(connection, name, host_id, shared=shared)
+            if existing is not None:
+                host_records.delete_name(connection, host_id, name)
+            host_records.insert_name(
+                connection, host_id=host_id, name=name, is_primary=False, state="approved",
+                origin="admin", shared=shared, created_at=now,
+            )
+            append_event(
+                connection, context, category="HOST", action="mapping_add", actor=actor, target=name,
+                host_id=host_id, details={"shared": shared},
+            )
+            return host_view(host, host_records.host_names_of(connection, host_id))
+    except HostcaError as error:
+        record_failure(context, error, category="HOST", action="mapping_add", actor=actor, target=raw_name, host_id=host_id)
+        raise
+
+
+def remove_mapping(context: ServiceContext, actor: Actor, host_ref: str, raw_name: str) -> dict[str, Any]:
+    host_id: str | None = None
+    try:
+        name = normalize_name(raw_name)
+        with context.database.transaction() as connection:
+            host = resolve_host(connection, host_ref)
+            host_id = str(host.host_id)
+            if name == host.primary_name:
+                raise InvalidRequestError(
+                    f"{name}: the primary name of host {host_id} cannot be removed; a reissue to "
+                    "another approved name changes the primary name.",
+                    code="name_is_primary",
+                )
+            if host_records.delete_name(connection, host_id, name) == 0:
+                raise NotFoundError(f"{name}: not a name of host {host.primary_name}.", code="mapping_not_found")
+            append_event(connection, context, category="HOST", action="mapping_remove", actor=actor, target=name, host_id=host_id)
+            return host_view(host, host_records.host_names_of(connection, host_id))
+    except HostcaError as error:
+        record_failure(context, error, category="HOST", action="mapping_remove", actor=actor, target=raw_name, host_id=host_id)
+        raise
+
+
+def pending_mappings(context: ServiceContext) -> list[dict[str, Any]]:
+    """List discovered names that wait for approval, each with the host it conflicts with."""
+    from sqlalchemy import select
+
+    from hostca.store.tables import host_names, hosts
+
+    with context.database.engine.connect() as connection:
+        rows = list(connection.execute(
+            select(host_names, hosts.c.primary_name)
+            .join(hosts, hosts.c.host_id == host_names.c.host_id)
+            .where(host_names.c.state == "pending")
+            .order_by(host_names.c.created_at)
+        ))
+        result = []
+        for row in rows:
+            conflicts = [o for o in host_records.find_name_owners(connection, row.name) if o.host_id != row.host_id]
+            result.append({
+                "host_id": row.host_id, "primary_name": row.primary_name, "name": row.name,
+                "origin": row.origin, "created_at": row.created_at,
+                "conflicts_with": [{"host_id": o.host_id, "primary_name": o.primary_name} for o in conflicts],
+            })
+    return result

@@ -1,0 +1,186 @@
+"""Initialize a primary server: CA, secrets, database, its own host identity and first administrator."""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import socket
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from hostca.ca.keystore import CertificateAuthority, create_ca, import_ca, load_ca, write_certificate, write_private_key
+from hostca.core.errors import ConflictError
+from hostca.core.fingerprints import fingerprint
+from hostca.core.keys import check_host_public_key, generate_private_key
+from hostca.core.names import normalize_name, normalize_names
+from hostca.datadir import DataDir, ServerConfig, write_private_file
+from hostca.service.audit_log import append_event
+from hostca.service.context import Actor, ServiceContext, utc_now
+from hostca.service.domain_settings import load_domain_settings
+from hostca.service.issuance import issue_certificate
+from hostca.service.user_service import create_user
+from hostca.settings import DEFAULT_PORT
+from hostca.store import host_records
+from hostca.store.database import Database, sqlite_url
+
+__all__ = ["InitRequest", "InitResult", "initialize_server", "open_context"]
+
+
+@dataclass(frozen=True)
+class InitRequest:
+    data_dir: Path
+    domain: str | None = None
+    name: str | None = None
+    alt_names: tuple[str, ...] = ()
+    key_type: str = "ec-p256"
+    admin_user: str = "admin"
+    admin_password: str | None = None
+    ca_passphrase: bytes | None = None
+    import_certificate_pem: bytes | None = None
+    import_key_pem: bytes | None = None
+    import_key_passphrase: bytes | None = None
+    database_url: str | None = None
+
+
+@dataclass(frozen=True)
+class InitResult:
+    config: ServerConfig
+    ca_fingerprints: dict[str, str]
+    admin_user: str
+    generated_password_file: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _fqdn() -> str:
+    return socket.getfqdn() or "localhost"
+
+
+def database_for(data_dir: DataDir, database_url: str | None) -> Database:
+    return Database(database_url or sqlite_url(data_dir.database))
+
+
+def initialize_server(request: InitRequest) -> InitResult:
+    """Create everything a primary server needs in an empty data directory.
+
+    When anything fails, the files created so far are removed again, so that a
+    second attempt starts from the same empty directory.
+    """
+    data_dir = DataDir(request.data_dir)
+    was_empty = data_dir.is_empty()
+    try:
+        return _initialize(request, data_dir)
+    except BaseException:
+        if was_empty and request.data_dir.exists():
+            for child in request.data_dir.iterdir():
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
+        raise
+
+
+def _initialize(request: InitRequest, data_dir: DataDir) -> InitResult:
+    if data_dir.is_initialized():
+        raise ConflictError(
+            f"{request.data_dir}: already holds an initialized primary server; use another "
+            "--data-dir or start it with 'hostca server run'.",
+            code="already_initialized",
+        )
+    primary_name = normalize_name(request.name or _fqdn())
+    alt_names = [n for n in normalize_names(request.alt_names) if n != primary_name]
+    domain = request.domain or (primary_name.split(".", 1)[1] if "." in primary_name else primary_name)
+    now = utc_now()
+
+    # The CA first: without it nothing else can be signed.
+    request.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    request.data_dir.chmod(0o700)
+    if request.import_certificate_pem is not None and request.import_key_pem is not None:
+        ca = import_ca(
+            data_dir.ca_dir, request.import_certificate_pem, request.import_key_pem,
+            request.import_key_passphrase, request.ca_passphrase,
+        )
+    else:
+        ca = create_ca(
+            data_dir.ca_dir, key_type=request.key_type, common_name=f"hostca {domain} Root CA",
+            organization=domain, passphrase=request.ca_passphrase, now=now,
+        )
+    write_private_file(data_dir.token_hmac_key, secrets.token_bytes(32).hex().encode())
+
+    database = database_for(data_dir, request.database_url)
+    database.upgrade()
+    public_base_url = f"https://{_url_host(primary_name)}:{DEFAULT_PORT}"
+    context = ServiceContext(database=database, ca=ca, token_hmac_key=data_dir.read_token_hmac_key(),
+                             public_base_url=public_base_url)
+
+    host_id = str(uuid.uuid4())
+    password = request.admin_password or secrets.token_urlsafe(18)
+    actor = Actor(name="hostca-init", source_ip=None)
+    with database.transaction() as connection:
+        append_event(connection, context, category="SEC_CONFIG", action="ca_create", actor=actor,
+                     target=fingerprint(ca.certificate, "sha256"),
+                     details={"key_type": request.key_type, "imported": request.import_certificate_pem is not None})
+        _register_primary_host(connection, context, host_id, primary_name, alt_names, data_dir)
+        create_user(connection, context, actor, request.admin_user, "security-admin", password)
+    database.dispose()
+
+    generated = None
+    if request.admin_password is None:
+        write_private_file(data_dir.initial_password, (password + "\n").encode())
+        generated = data_dir.initial_password
+    config = ServerConfig(
+        domain=domain, primary_name=primary_name, alt_names=alt_names, primary_host_id=host_id,
+        public_base_url=public_base_url, ca_key_encrypted=request.ca_passphrase is not None,
+    )
+    data_dir.write_config(config)
+    return InitResult(
+        config=config,
+        ca_fingerprints={a: fingerprint(ca.certificate, a) for a in ("sha256", "sha1")},
+        admin_user=request.admin_user,
+        generated_password_file=generated,
+    )
+
+
+def _url_host(name: str) -> str:
+    return f"[{name}]" if ":" in name else name
+
+
+def _register_primary_host(connection, context, host_id, primary_name, alt_names, data_dir) -> None:  # type: ignore[no-untyped-def]
+    """Make the primary a host of its own domain, with a TLS certificate for its names."""
+    now = context.clock()
+    host_records.insert_host(connection, host_id=host_id, primary_name=primary_name, created_at=now,
+                             is_primary_server=True)
+    for index, name in enumerate([primary_name, *alt_names]):
+        host_records.insert_name(connection, host_id=host_id, name=name, is_primary=index == 0,
+                                 state="approved", origin="admin", shared=False, created_at=now)
+    issue_server_certificate(connection, context, host_id, data_dir)
+
+
+def issue_server_certificate(connection, context, host_id: str, data_dir: DataDir) -> None:  # type: ignore[no-untyped-def]
+    key = generate_private_key("ec-p256")
+    issued = issue_certificate(
+        connection, context, host_id=host_id, public_key=check_host_public_key(key.public_key()),
+        lifetime=load_domain_settings(connection).certificate_lifetime, now=context.clock(),
+    )
+    write_private_key(data_dir.tls_key, key, None)
+    data_dir.tls_certificate.write_text(issued.certificate_pem + issued.ca_certificate_pem)
+    append_event(connection, context, category="CERT", action="enroll", actor=Actor(name="hostca-server"),
+                 target=issued.serial_number, host_id=host_id, details={"names": list(issued.names), "primary_server": True})
+
+
+def open_context(data_dir: DataDir, *, ca_passphrase: bytes | None, database_url: str | None) -> ServiceContext:
+    """Load an initialized data directory into a service context."""
+    config = data_dir.read_config()
+    ca: CertificateAuthority = load_ca(data_dir.ca_dir, ca_passphrase)
+    database = database_for(data_dir, database_url)
+    database.check_schema()
+    return ServiceContext(
+        database=database, ca=ca, token_hmac_key=data_dir.read_token_hmac_key(),
+        public_base_url=config.public_base_url,
+    )
+
+
+def ca_pem(context: ServiceContext) -> str:
+    return context.ca.certificate.public_bytes(Encoding.PEM).decode("ascii")
+
+
+__all__ += ["ca_pem", "issue_server_certificate", "write_certificate"]

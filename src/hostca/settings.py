@@ -1,0 +1,37 @@
+"""Process settings of the primary server, from options and ``HOSTCA_*`` environment variables.
+
+This is the only place that reads the environment for server settings. Domain
+settings that every replica shares (security level, lifetimes) live in the
+database instead, see ``hostca.service.domain_settings``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["DEFAULT_PORT", "ServerSettings", "default_data_dir"]
+
+DEFAULT_PORT = 1556
+
+
+def default_data_dir() -> Path:
+    import os
+
+    if os.geteuid() == 0:
+        return Path("/var/lib/hostca")
+    return Path.home() / ".local" / "share" / "hostca"
+
+
+class ServerSettings(BaseSettings):
+    """How one ``hostca server`` process runs."""
+
+    model_config = SettingsConfigDict(env_prefix="HOSTCA_", frozen=True, extra="ignore")
+
+    data_dir: Path = Field(default_factory=default_data_dir, description="Directory of the CA key, database and secrets.")
+    listen: str = Field(default=f"0.0.0.0:{DEFAULT_PORT}", description="Address and port of the HTTPS listener.")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; the default is SQLite in the data directory.")
+    ca_passphrase_file: Path | None = Field(default=None, description="File holding the CA key passphrase.")
+    log_level: str = Field(default="info", description="debug, info, warning or error.")

@@ -1,0 +1,112 @@
+"""Queries on issued certificates and published CRLs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, func, insert, select, update
+
+from hostca.store.tables import certificates, crls
+
+__all__ = [
+    "find_certificate",
+    "insert_certificate",
+    "insert_crl",
+    "latest_crl",
+    "list_certificates",
+    "live_certificates_of_host",
+    "mark_revoked",
+    "mark_superseded",
+    "next_crl_number",
+    "revoked_unexpired",
+]
+
+
+def insert_certificate(connection: Connection, **values: Any) -> None:
+    connection.execute(insert(certificates).values(**values))
+
+
+def find_certificate(connection: Connection, serial_number: str) -> Row[Any] | None:
+    return connection.execute(
+        select(certificates).where(certificates.c.serial_number == serial_number)
+    ).one_or_none()
+
+
+def live_certificates_of_host(connection: Connection, host_id: str, now: datetime) -> list[Row[Any]]:
+    """Return the host's certificates that are neither revoked nor expired."""
+    return list(
+        connection.execute(
+            select(certificates).where(
+                certificates.c.host_id == host_id,
+                certificates.c.status != "revoked",
+                certificates.c.not_after > now,
+            )
+        )
+    )
+
+
+def mark_superseded(connection: Connection, serial_numbers: list[str]) -> None:
+    if serial_numbers:
+        connection.execute(
+            update(certificates)
+            .where(certificates.c.serial_number.in_(serial_numbers), certificates.c.status == "valid")
+            .values(status="superseded")
+        )
+
+
+def mark_revoked(connection: Connection, serial_numbers: list[str], now: datetime, reason: str) -> None:
+    if serial_numbers:
+        connection.execute(
+            update(certificates)
+            .where(certificates.c.serial_number.in_(serial_numbers), certificates.c.status != "revoked")
+            .values(status="revoked", revoked_at=now, revocation_reason=reason)
+        )
+
+
+def list_certificates(
+    connection: Connection,
+    *,
+    host_id: str | None,
+    status: str | None,
+    now: datetime,
+    limit: int,
+    offset: int,
+) -> list[Row[Any]]:
+    query = select(certificates).order_by(certificates.c.issued_at.desc())
+    if host_id is not None:
+        query = query.where(certificates.c.host_id == host_id)
+    # "expired" is derived: a certificate past not_after that was not revoked.
+    if status == "expired":
+        query = query.where(certificates.c.status != "revoked", certificates.c.not_after <= now)
+    elif status in ("valid", "superseded"):
+        query = query.where(certificates.c.status == status, certificates.c.not_after > now)
+    elif status == "revoked":
+        query = query.where(certificates.c.status == "revoked")
+    return list(connection.execute(query.limit(limit).offset(offset)))
+
+
+def revoked_unexpired(connection: Connection, now: datetime) -> list[Row[Any]]:
+    """Return the entries of the next CRL: revoked and not yet past not_after."""
+    return list(
+        connection.execute(
+            select(
+                certificates.c.serial_number,
+                certificates.c.revoked_at,
+                certificates.c.revocation_reason,
+            ).where(certificates.c.status == "revoked", certificates.c.not_after > now)
+        )
+    )
+
+
+def next_crl_number(connection: Connection) -> int:
+    current = connection.execute(select(func.max(crls.c.crl_number))).scalar_one()
+    return 1 if current is None else int(current) + 1
+
+
+def insert_crl(connection: Connection, **values: Any) -> None:
+    connection.execute(insert(crls).values(**values))
+
+
+def latest_crl(connection: Connection) -> Row[Any] | None:
+    return connection.execute(select(crls).order_by(crls.c.crl_number.desc()).limit(1)).one_or_none()

@@ -1,0 +1,137 @@
+"""Queries on hosts and their names."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, delete, func, insert, or_, select, update
+
+from hostca.store.tables import host_names, hosts
+
+__all__ = [
+    "delete_name",
+    "find_host",
+    "find_name_owners",
+    "host_names_of",
+    "insert_host",
+    "insert_name",
+    "list_hosts",
+    "set_name_state",
+    "set_primary_name",
+    "update_host",
+]
+
+
+def insert_host(connection: Connection, **values: Any) -> None:
+    connection.execute(insert(hosts).values(**values))
+
+
+def update_host(connection: Connection, host_id: str, **values: Any) -> None:
+    connection.execute(update(hosts).where(hosts.c.host_id == host_id).values(**values))
+
+
+def find_host(connection: Connection, host_id: str) -> Row[Any] | None:
+    return connection.execute(select(hosts).where(hosts.c.host_id == host_id)).one_or_none()
+
+
+def find_name_owners(connection: Connection, name: str, *, approved_only: bool = True) -> list[Row[Any]]:
+    """Return the name rows for ``name`` joined with their host, primary names first."""
+    query = (
+        select(host_names, hosts.c.primary_name, hosts.c.first_issued_at)
+        .join(hosts, hosts.c.host_id == host_names.c.host_id)
+        .where(host_names.c.name == name)
+        .order_by(host_names.c.is_primary.desc(), host_names.c.id)
+    )
+    if approved_only:
+        query = query.where(host_names.c.state == "approved")
+    return list(connection.execute(query))
+
+
+def host_names_of(connection: Connection, host_id: str) -> list[Row[Any]]:
+    return list(
+        connection.execute(
+            select(host_names)
+            .where(host_names.c.host_id == host_id)
+            .order_by(host_names.c.is_primary.desc(), host_names.c.id)
+        )
+    )
+
+
+def insert_name(connection: Connection, **values: Any) -> None:
+    connection.execute(insert(host_names).values(**values))
+
+
+def set_name_state(connection: Connection, host_id: str, name: str, state: str) -> None:
+    connection.execute(
+        update(host_names)
+        .where(host_names.c.host_id == host_id, host_names.c.name == name)
+        .values(state=state)
+    )
+
+
+def delete_name(connection: Connection, host_id: str, name: str) -> int:
+    result = connection.execute(
+        delete(host_names).where(host_names.c.host_id == host_id, host_names.c.name == name)
+    )
+    return int(result.rowcount)
+
+
+def set_primary_name(connection: Connection, host_id: str, name: str, now: datetime) -> None:
+    """Make ``name`` the primary name; the old primary name stays as an approved mapping."""
+    connection.execute(
+        update(host_names).where(host_names.c.host_id == host_id).values(is_primary=False)
+    )
+    existing = connection.execute(
+        select(host_names.c.id).where(host_names.c.host_id == host_id, host_names.c.name == name)
+    ).one_or_none()
+    if existing is None:
+        insert_name(
+            connection,
+            host_id=host_id,
+            name=name,
+            is_primary=True,
+            state="approved",
+            origin="admin",
+            shared=False,
+            created_at=now,
+        )
+    else:
+        connection.execute(
+            update(host_names)
+            .where(host_names.c.id == existing.id)
+            .values(is_primary=True, state="approved")
+        )
+    update_host(connection, host_id, primary_name=name)
+
+
+def list_hosts(
+    connection: Connection, *, search: str | None, limit: int, offset: int
+) -> tuple[list[Row[Any]], int]:
+    query = select(hosts)
+    count_query = select(func.count()).select_from(hosts)
+    if search:
+        pattern = f"%{search.lower()}%"
+        matching_ids = select(host_names.c.host_id).where(host_names.c.name.like(pattern))
+        condition = or_(hosts.c.host_id.like(pattern), hosts.c.host_id.in_(matching_ids))
+        query = query.where(condition)
+        count_query = count_query.where(condition)
+    rows = list(
+        connection.execute(query.order_by(hosts.c.primary_name, hosts.c.host_id).limit(limit).offset(offset))
+    )
+    total = int(connection.execute(count_query).scalar_one())
+    return rows, total
+
+
+def names_of_hosts(connection: Connection, host_ids: Sequence[str]) -> dict[str, list[Row[Any]]]:
+    by_host: dict[str, list[Row[Any]]] = {host_id: [] for host_id in host_ids}
+    if not host_ids:
+        return by_host
+    for row in connection.execute(
+        select(host_names)
+        .where(host_names.c.host_id.in_(host_ids))
+        .order_by(host_names.c.is_primary.desc(), host_names.c.id)
+    ):
+        by_host[row.host_id].append(row)
+    return by_host

@@ -1,0 +1,75 @@
+"""Queries on the tokens table."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, and_, delete, insert, or_, select, update
+
+from hostca.store.tables import tokens
+
+__all__ = [
+    "consume_token",
+    "find_live_token_by_name",
+    "find_token_by_hash",
+    "insert_token",
+    "list_tokens",
+    "mark_token_deleted",
+    "purge_unusable_tokens",
+]
+
+
+def insert_token(connection: Connection, **values: Any) -> int:
+    result = connection.execute(insert(tokens).values(**values))
+    primary_key = result.inserted_primary_key
+    assert primary_key is not None  # noqa: S101 - every insert into a table with an id returns it
+    return int(primary_key[0])
+
+
+def find_token_by_hash(connection: Connection, value_hash: str) -> Row[Any] | None:
+    return connection.execute(select(tokens).where(tokens.c.value_hash == value_hash)).one_or_none()
+
+
+def find_live_token_by_name(connection: Connection, name: str) -> Row[Any] | None:
+    return connection.execute(
+        select(tokens).where(tokens.c.name == name, tokens.c.deleted_at.is_(None))
+    ).one_or_none()
+
+
+def list_tokens(connection: Connection, *, include_deleted: bool) -> list[Row[Any]]:
+    query = select(tokens).order_by(tokens.c.created_at, tokens.c.id)
+    if not include_deleted:
+        query = query.where(tokens.c.deleted_at.is_(None))
+    return list(connection.execute(query))
+
+
+def consume_token(connection: Connection, token_id: int, now: datetime) -> bool:
+    """Count one use, only if the token is still usable; return whether it was."""
+    result = connection.execute(
+        update(tokens)
+        .where(
+            tokens.c.id == token_id,
+            tokens.c.deleted_at.is_(None),
+            tokens.c.valid_until > now,
+            tokens.c.uses < tokens.c.max_uses,
+        )
+        .values(uses=tokens.c.uses + 1)
+    )
+    return result.rowcount == 1
+
+
+def mark_token_deleted(connection: Connection, token_id: int, now: datetime) -> None:
+    connection.execute(update(tokens).where(tokens.c.id == token_id).values(deleted_at=now))
+
+
+def purge_unusable_tokens(connection: Connection, now: datetime) -> list[str]:
+    """Delete expired, used-up and deleted tokens and return the names of those removed."""
+    unusable = or_(
+        tokens.c.deleted_at.is_not(None),
+        tokens.c.valid_until <= now,
+        tokens.c.uses >= tokens.c.max_uses,
+    )
+    names = [row.name for row in connection.execute(select(tokens.c.name).where(unusable))]
+    connection.execute(delete(tokens).where(and_(unusable)))
+    return names

@@ -1,0 +1,31 @@
+"""The ASGI application: REST API under /api/v1, with OpenAPI at /api/v1/openapi.json."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+import hostca
+from hostca.service.context import ServiceContext
+from hostca.web import admin_routes, host_routes, public_routes
+from hostca.web.problems import install_problem_handlers
+from hostca.web.responses import UtcJSONResponse
+
+__all__ = ["create_app"]
+
+
+def create_app(context: ServiceContext) -> FastAPI:
+    app = FastAPI(
+        title="hostca",
+        version=hostca.__version__,
+        description="Certificate authority and host identity service.",
+        openapi_url="/api/v1/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+        default_response_class=UtcJSONResponse,
+    )
+    app.state.context = context
+    install_problem_handlers(app)
+    app.include_router(public_routes.router)
+    app.include_router(host_routes.router)
+    app.include_router(admin_routes.router)
+    return app

@@ -1,0 +1,68 @@
+"""RFC 9457 problem documents for every error the API returns."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+import structlog
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from hostca.core.errors import HostcaError
+
+__all__ = ["install_problem_handlers", "problem_response"]
+
+PROBLEM_TYPE_BASE = "https://hostca.invalid/problems/"
+log = structlog.get_logger("hostca.web")
+
+
+def problem_response(status: int, code: str, detail: str, extra: dict[str, Any] | None = None,
+                     headers: dict[str, str] | None = None) -> JSONResponse:
+    body = {
+        "type": PROBLEM_TYPE_BASE + code,
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        **(extra or {}),
+    }
+    return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
+
+
+async def _hostca_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, HostcaError)  # noqa: S101 - registered for HostcaError only
+    log.info("request_failed", path=request.url.path, status=error.status, code=error.code,
+             request_id=request.headers.get("x-request-id"))
+    return problem_response(error.status, error.code, error.message)
+
+
+async def _validation_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)  # noqa: S101 - registered for this type only
+    first = error.errors()[0] if error.errors() else {}
+    where = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
+    detail = f"{where or 'request'}: {first.get('msg', 'invalid value')}; fix the request body and try again."
+    return problem_response(422, "invalid_request", detail, {"errors": [
+        {"loc": list(e.get("loc", ())), "msg": e.get("msg")} for e in error.errors()
+    ]})
+
+
+async def _http_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, StarletteHTTPException)  # noqa: S101 - registered for this type only
+    code = "not_found" if error.status_code == 404 else "method_not_allowed" if error.status_code == 405 else "http_error"
+    detail = f"{request.url.path}: {error.detail}" if error.status_code == 404 else str(error.detail)
+    return problem_response(error.status_code, code, detail)
+
+
+async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
+    log.exception("internal_error", path=request.url.path)
+    return problem_response(500, "internal_error", "internal error; the server log has the details.")
+
+
+def install_problem_handlers(app: Any) -> None:
+    app.add_exception_handler(HostcaError, _hostca_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)
