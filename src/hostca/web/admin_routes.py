@@ -217,6 +217,7 @@ def get_settings(admin: Admin, request: Request, context: Context) -> dict[str, 
     return settings_service.read_settings(context)
 
 
+@router.patch("/settings/{key}")
 @router.put("/settings/{key}")
 def put_setting(key: str, body: SettingBody, admin: Admin, request: Request, context: Context) -> dict[str, Any]:
     actor = authorize(context, admin, "settings.change", request)
