@@ -1,0 +1,146 @@
+"""Shared fixtures: a real primary server process on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+HOSTCA = str(Path(sys.executable).with_name("hostca"))
+ADMIN_PASSWORD = "correct-horse-battery-staple"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class PrimaryServer:
+    """A running ``hostca server run`` process and what a test needs to talk to it."""
+
+    data_dir: Path
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    _session: str | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    @property
+    def ca_file(self) -> Path:
+        return self.data_dir / "ca" / "ca.cert.pem"
+
+    def client(self, cert: tuple[Path, Path] | None = None) -> httpx.Client:
+        """An HTTPS client that trusts the CA, optionally presenting a client certificate."""
+        import ssl
+
+        context = ssl.create_default_context(cafile=str(self.ca_file))
+        if cert is not None:
+            context.load_cert_chain(str(cert[0]), str(cert[1]))
+        return httpx.Client(base_url=self.url, verify=context, timeout=30)
+
+    def admin_session(self) -> str:
+        if self._session is None:
+            with self.client() as client:
+                answer = client.post("/api/v1/login", json={"user": "admin", "password": ADMIN_PASSWORD})
+                answer.raise_for_status()
+                self._session = answer.json()["session"]
+        return self._session
+
+    def admin(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = {"authorization": f"Bearer {self.admin_session()}"}
+        with self.client() as client:
+            return client.request(method, path, headers=headers, **kwargs)
+
+    def create_token(self, name: str, **body: Any) -> str:
+        answer = self.admin("POST", "/api/v1/tokens", json={"name": name, **body})
+        assert answer.status_code == 201, answer.text
+        value: str = answer.json()["value"]
+        return value
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def init_server(data_dir: Path, tmp: Path) -> None:
+    password_file = tmp / "admin-password"
+    password_file.write_text(ADMIN_PASSWORD + "\n")
+    subprocess.run(
+        [HOSTCA, "server", "init", "--data-dir", str(data_dir), "--name", "localhost",
+         "--alt-name", "127.0.0.1", "--alt-name", "::1", "--admin-password-file", str(password_file)],
+        check=True, capture_output=True,
+    )
+
+
+def start_server(data_dir: Path, log_path: Path, env: dict[str, str] | None = None) -> PrimaryServer:
+    port = free_port()
+    log = log_path.open("wb")
+    process = subprocess.Popen(
+        [HOSTCA, "server", "run", "--data-dir", str(data_dir), "--listen", f"127.0.0.1:{port}"],
+        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+    )
+    server = PrimaryServer(data_dir=data_dir, port=port, process=process, log_path=log_path)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"hostca server exited with {process.returncode}:\n{server.log_text()}")
+        try:
+            with server.client() as client:
+                if client.get("/healthz").status_code == 200:
+                    return server
+        except httpx.TransportError:
+            time.sleep(0.1)
+    stop_server(server)
+    raise RuntimeError(f"hostca server did not answer within 30 s:\n{server.log_text()}")
+
+
+def stop_server(server: PrimaryServer) -> None:
+    if server.process.poll() is None:
+        server.process.send_signal(signal.SIGINT)
+        try:
+            server.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait()
+
+
+@pytest.fixture(scope="module")
+def primary_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrimaryServer]:
+    """One initialized server per test module."""
+    tmp = tmp_path_factory.mktemp("primary")
+    data_dir = tmp / "data"
+    init_server(data_dir, tmp)
+    server = start_server(data_dir, tmp / "server.log")
+    yield server
+    stop_server(server)
+
+
+@pytest.fixture(scope="session")
+def openssl() -> str:
+    path = shutil.which("openssl")
+    if path is None:
+        pytest.fail("the openssl command is required by the end-to-end tests; install it (apt-get install openssl)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def curl() -> str:
+    path = shutil.which("curl")
+    if path is None:
+        pytest.fail("the curl command is required by the end-to-end tests; install it (apt-get install curl)")
+    return path
