@@ -57,7 +57,9 @@ class PrimaryServer:
     def admin_session(self) -> str:
         if self._session is None:
             with self.client() as client:
-                answer = client.post("/api/v1/login", json={"user": "admin", "password": ADMIN_PASSWORD})
+                answer = client.post(
+                    "/api/v1/login", json={"user": "admin", "password": ADMIN_PASSWORD}
+                )
                 answer.raise_for_status()
                 self._session = answer.json()["session"]
         return self._session
@@ -81,24 +83,44 @@ def init_server(data_dir: Path, tmp: Path) -> None:
     password_file = tmp / "admin-password"
     password_file.write_text(ADMIN_PASSWORD + "\n")
     subprocess.run(
-        [HOSTCA, "server", "init", "--data-dir", str(data_dir), "--name", "localhost",
-         "--alt-name", "127.0.0.1", "--alt-name", "::1", "--admin-password-file", str(password_file)],
-        check=True, capture_output=True,
+        [
+            HOSTCA,
+            "server",
+            "init",
+            "--data-dir",
+            str(data_dir),
+            "--name",
+            "localhost",
+            "--alt-name",
+            "127.0.0.1",
+            "--alt-name",
+            "::1",
+            "--admin-password-file",
+            str(password_file),
+        ],
+        check=True,
+        capture_output=True,
     )
 
 
-def start_server(data_dir: Path, log_path: Path, env: dict[str, str] | None = None) -> PrimaryServer:
+def start_server(
+    data_dir: Path, log_path: Path, env: dict[str, str] | None = None
+) -> PrimaryServer:
     port = free_port()
     log = log_path.open("wb")
     process = subprocess.Popen(
         [HOSTCA, "server", "run", "--data-dir", str(data_dir), "--listen", f"127.0.0.1:{port}"],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
     )
     server = PrimaryServer(data_dir=data_dir, port=port, process=process, log_path=log_path)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"hostca server exited with {process.returncode}:\n{server.log_text()}")
+            raise RuntimeError(
+                f"hostca server exited with {process.returncode}:\n{server.log_text()}"
+            )
         try:
             with server.client() as client:
                 if client.get("/healthz").status_code == 200:
@@ -134,7 +156,9 @@ def primary_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Primary
 def openssl() -> str:
     path = shutil.which("openssl")
     if path is None:
-        pytest.fail("the openssl command is required by the end-to-end tests; install it (apt-get install openssl)")
+        pytest.fail(
+            "the openssl command is required by the end-to-end tests; install it (apt-get install openssl)"
+        )
     return path
 
 
@@ -142,5 +166,7 @@ def openssl() -> str:
 def curl() -> str:
     path = shutil.which("curl")
     if path is None:
-        pytest.fail("the curl command is required by the end-to-end tests; install it (apt-get install curl)")
+        pytest.fail(
+            "the curl command is required by the end-to-end tests; install it (apt-get install curl)"
+        )
     return path

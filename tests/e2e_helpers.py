@@ -14,20 +14,38 @@ KEY_OPTIONS = {
 }
 
 
-def openssl_csr(directory: Path, name: str, key_type: str = "ec-p256", aliases: tuple[str, ...] = ()) -> tuple[Path, Path]:
+def openssl_csr(
+    directory: Path, name: str, key_type: str = "ec-p256", aliases: tuple[str, ...] = ()
+) -> tuple[Path, Path]:
     """Make a key and a CSR for ``name`` with the openssl command; return (key, csr) paths."""
     key = directory / f"{name}.{key_type}.key.pem"
     csr = directory / f"{name}.{key_type}.csr.pem"
     san = ",".join(f"DNS:{n}" for n in (name, *aliases))
     subprocess.run(
-        ["openssl", "req", "-new", *KEY_OPTIONS[key_type], "-nodes", "-keyout", str(key),
-         "-subj", f"/CN={name}", "-addext", f"subjectAltName={san}", "-out", str(csr)],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-new",
+            *KEY_OPTIONS[key_type],
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-subj",
+            f"/CN={name}",
+            "-addext",
+            f"subjectAltName={san}",
+            "-out",
+            str(csr),
+        ],
+        check=True,
+        capture_output=True,
     )
     return key, csr
 
 
-def curl_json(url: str, ca_file: Path, *, body: Any = None, cert: tuple[Path, Path] | None = None) -> tuple[int, Any]:
+def curl_json(
+    url: str, ca_file: Path, *, body: Any = None, cert: tuple[Path, Path] | None = None
+) -> tuple[int, Any]:
     """Call ``url`` with curl; return the HTTP status and the decoded JSON body (or None)."""
     command = ["curl", "-sS", "--cacert", str(ca_file), "-o", "-", "-w", "\n%{http_code}"]
     if cert is not None:

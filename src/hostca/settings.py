@@ -30,8 +30,17 @@ class ServerSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="HOSTCA_", frozen=True, extra="ignore")
 
-    data_dir: Path = Field(default_factory=default_data_dir, description="Directory of the CA key, database and secrets.")
-    listen: str = Field(default=f"0.0.0.0:{DEFAULT_PORT}", description="Address and port of the HTTPS listener.")
-    database_url: str | None = Field(default=None, description="SQLAlchemy URL; the default is SQLite in the data directory.")
-    ca_passphrase_file: Path | None = Field(default=None, description="File holding the CA key passphrase.")
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        description="Directory of the CA key, database and secrets.",
+    )
+    listen: str = Field(
+        default=f"0.0.0.0:{DEFAULT_PORT}", description="Address and port of the HTTPS listener."
+    )
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; the default is SQLite in the data directory."
+    )
+    ca_passphrase_file: Path | None = Field(
+        default=None, description="File holding the CA key passphrase."
+    )
     log_level: str = Field(default="info", description="debug, info, warning or error.")

@@ -431,10 +431,6 @@ def test_ca_certificate_naive_now() -> None:
 # pkilint, RFC 5280 linter.
 
 
-class PkilintUrnFalsePositiveError(Exception):
-    """pkilint 0.13.3 reported only the known false positive on the urn:uuid SAN entry."""
-
-
 def lint_certificate(certificate: x509.Certificate, tmp_path: Path) -> list[tuple[str, str]]:
     """Run lint_pkix_cert and return the (code, message) of each ERROR or FATAL finding."""
     path = tmp_path / "certificate.pem"
@@ -479,13 +475,9 @@ def test_pkilint_ca_certificate_rsa(rsa_ca: CertificateAuthorityFixture, tmp_pat
 # NOTE: pkilint 0.13.3 checks URIs with validators.url (validators 0.22.0), which
 # requires "scheme://host". It therefore flags "urn:uuid:<host_id>" as
 # pkix.invalid_uri_syntax, although RFC 5280 4.2.1.6 requires only an absolute
-# RFC 3986 URI with a scheme and a scheme-specific part. The test fails on any
-# other finding, and becomes a strict XPASS failure once pkilint accepts URNs.
-@pytest.mark.xfail(
-    raises=PkilintUrnFalsePositiveError,
-    strict=True,
-    reason="pkilint 0.13.3 rejects the urn:uuid SAN URI (false positive)",
-)
+# RFC 3986 URI with a scheme and a scheme-specific part. The test accepts exactly
+# that finding, fails on any other, and fails too once pkilint accepts URNs, so
+# that the allowance is removed then.
 @pytest.mark.parametrize(
     ("ca_name", "host_key_type"),
     [
@@ -508,6 +500,4 @@ def test_pkilint_host_certificate(
     findings = lint_certificate(certificate, tmp_path)
 
     known_false_positive = ("pkix.invalid_uri_syntax", f'Invalid URI syntax: "{HOST_ID.urn}"')
-    assert [finding for finding in findings if finding != known_false_positive] == []
-    if findings:
-        raise PkilintUrnFalsePositiveError(findings)
+    assert findings == [known_false_positive]

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from e2e_helpers import curl_json
 
 from conftest import HOSTCA, PrimaryServer
+from e2e_helpers import curl_json
 
 pytestmark = pytest.mark.e2e
 
@@ -19,10 +19,15 @@ OLD_NAME = "web-01.example.test"
 NEW_NAME = "web-02.example.test"
 
 
-def agent(state_dir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def agent(
+    state_dir: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [HOSTCA, "agent", "--state-dir", str(state_dir), *args],
-        capture_output=True, text=True, check=False, env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -34,11 +39,16 @@ def agent_status(state_dir: Path) -> dict:
 
 
 def call_self(server: PrimaryServer, status: dict) -> tuple[int, dict]:
-    return curl_json(f"{server.url}/api/v1/self", server.ca_file,
-                     cert=(Path(status["certificate_file"]), Path(status["key_file"])))
+    return curl_json(
+        f"{server.url}/api/v1/self",
+        server.ca_file,
+        cert=(Path(status["certificate_file"]), Path(status["key_file"])),
+    )
 
 
-def test_renamed_host_keeps_host_id(primary_server: PrimaryServer, tmp_path: Path, curl: str) -> None:
+def test_renamed_host_keeps_host_id(
+    primary_server: PrimaryServer, tmp_path: Path, curl: str
+) -> None:
     state_dir = tmp_path / "agent"
     ca_sha256 = primary_server.admin("GET", "/api/v1/ca").json()["certificates"][0]["sha256"]
 
@@ -46,8 +56,17 @@ def test_renamed_host_keeps_host_id(primary_server: PrimaryServer, tmp_path: Pat
     trusted = agent(state_dir, "trust", "--server", primary_server.url, "--fingerprint", ca_sha256)
     assert trusted.returncode == 0, trusted.stderr
     token = primary_server.create_token("first-enrolment")
-    enrolled = agent(state_dir, "enroll", "--server", primary_server.url, "--token-env", "HOST_TOKEN",
-                     "--name", OLD_NAME, env={"HOST_TOKEN": token})
+    enrolled = agent(
+        state_dir,
+        "enroll",
+        "--server",
+        primary_server.url,
+        "--token-env",
+        "HOST_TOKEN",
+        "--name",
+        OLD_NAME,
+        env={"HOST_TOKEN": token},
+    )
     assert enrolled.returncode == 0, enrolled.stderr
     assert token not in enrolled.stdout + enrolled.stderr
     first = agent_status(state_dir)
@@ -58,24 +77,44 @@ def test_renamed_host_keeps_host_id(primary_server: PrimaryServer, tmp_path: Pat
     assert body["host_id"] == host_id
 
     # Step 1: a reissue token for the host, named by its primary name. An alias is rejected.
-    assert primary_server.admin("POST", f"/api/v1/hosts/{host_id}/mappings", json={"name": "web-01-alias.example.test"}).status_code == 201
-    alias_attempt = primary_server.admin("POST", "/api/v1/tokens", json={
-        "name": "reissue-by-alias", "kind": "reissue", "host": "web-01-alias.example.test"})
+    assert (
+        primary_server.admin(
+            "POST", f"/api/v1/hosts/{host_id}/mappings", json={"name": "web-01-alias.example.test"}
+        ).status_code
+        == 201
+    )
+    alias_attempt = primary_server.admin(
+        "POST",
+        "/api/v1/tokens",
+        json={"name": "reissue-by-alias", "kind": "reissue", "host": "web-01-alias.example.test"},
+    )
     assert alias_attempt.status_code == 400
     assert alias_attempt.json()["code"] == "name_not_primary"
     assert OLD_NAME in alias_attempt.json()["detail"]
-    reissue = primary_server.admin("POST", "/api/v1/tokens", json={
-        "name": "reissue-web-01", "kind": "reissue", "host": OLD_NAME, "reason": "renamed to web-02"})
+    reissue = primary_server.admin(
+        "POST",
+        "/api/v1/tokens",
+        json={
+            "name": "reissue-web-01",
+            "kind": "reissue",
+            "host": OLD_NAME,
+            "reason": "renamed to web-02",
+        },
+    )
     assert reissue.status_code == 201, reissue.text
     assert reissue.json()["host_id"] == host_id
     assert reissue.json()["max_uses"] == 1
 
     # Step 2: the new name becomes an approved mapping of the host ID.
-    mapped = primary_server.admin("POST", f"/api/v1/hosts/{host_id}/mappings", json={"name": NEW_NAME})
+    mapped = primary_server.admin(
+        "POST", f"/api/v1/hosts/{host_id}/mappings", json={"name": NEW_NAME}
+    )
     assert mapped.status_code == 201, mapped.text
 
     # Step 3: revocation; the host can no longer call the web service.
-    revoked = primary_server.admin("POST", "/api/v1/certificates/revoke", json={"host": OLD_NAME, "reason_code": "superseded"})
+    revoked = primary_server.admin(
+        "POST", "/api/v1/certificates/revoke", json={"host": OLD_NAME, "reason_code": "superseded"}
+    )
     assert revoked.status_code == 200, revoked.text
     status, body = call_self(primary_server, first)
     assert status == 403
@@ -83,8 +122,16 @@ def test_renamed_host_keeps_host_id(primary_server: PrimaryServer, tmp_path: Pat
     assert "reissue token" in body["detail"]
 
     # Step 4: the agent uses the reissue token for the new name and keeps its host ID.
-    reissued = agent(state_dir, "enroll", "--force", "--token-env", "HOST_TOKEN", "--name", NEW_NAME,
-                     env={"HOST_TOKEN": reissue.json()["value"]})
+    reissued = agent(
+        state_dir,
+        "enroll",
+        "--force",
+        "--token-env",
+        "HOST_TOKEN",
+        "--name",
+        NEW_NAME,
+        env={"HOST_TOKEN": reissue.json()["value"]},
+    )
     assert reissued.returncode == 0, reissued.stderr
     second = agent_status(state_dir)
     assert second["host_id"] == host_id
@@ -102,7 +149,10 @@ def test_renamed_host_keeps_host_id(primary_server: PrimaryServer, tmp_path: Pat
 
     # The reissue token is spent, and the audit trail holds each step.
     assert primary_server.admin("GET", "/api/v1/tokens/reissue-web-01").json()["state"] == "used-up"
-    actions = [e["action"] for e in primary_server.admin("GET", "/api/v1/audit", params={"host": host_id}).json()
-               if e["outcome"] == "success"]
+    actions = [
+        e["action"]
+        for e in primary_server.admin("GET", "/api/v1/audit", params={"host": host_id}).json()
+        if e["outcome"] == "success"
+    ]
     for expected in ("enroll", "create", "mapping_add", "revoke", "reissue"):
         assert expected in actions

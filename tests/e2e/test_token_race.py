@@ -6,9 +6,9 @@ import threading
 from pathlib import Path
 
 import pytest
-from e2e_helpers import openssl_csr
 
 from conftest import PrimaryServer
+from e2e_helpers import openssl_csr
 
 pytestmark = pytest.mark.e2e
 
@@ -16,28 +16,44 @@ PARALLEL = 20
 ROUNDS = 5
 
 
+def enrol(
+    server: PrimaryServer,
+    csr: str,
+    token: str,
+    barrier: threading.Barrier,
+    lock: threading.Lock,
+    results: list[tuple[int, dict]],
+) -> None:
+    """Send one enrolment once every thread is ready, and record the answer."""
+    with server.client() as client:
+        barrier.wait()
+        answer = client.post("/api/v1/enroll", json={"csr": csr, "token": token})
+    with lock:
+        results.append((answer.status_code, answer.json()))
+
+
 def test_single_use_token_issues_once(primary_server: PrimaryServer, tmp_path: Path) -> None:
     for round_number in range(ROUNDS):
         token_name = f"race-round-{round_number}"
         token = primary_server.create_token(token_name)
         before = primary_server.admin("GET", "/api/v1/certificates").json()
-        events_before = primary_server.admin("GET", "/api/v1/audit", params={"category": "CERT"}).json()
+        events_before = primary_server.admin(
+            "GET", "/api/v1/audit", params={"category": "CERT"}
+        ).json()
         barrier = threading.Barrier(PARALLEL)
         results: list[tuple[int, dict]] = []
         lock = threading.Lock()
-
-        def enrol(csr: str) -> None:
-            with primary_server.client() as client:
-                barrier.wait()
-                answer = client.post("/api/v1/enroll", json={"csr": csr, "token": token})
-            with lock:
-                results.append((answer.status_code, answer.json()))
-
         # Fresh names each round, so the winner is always a new host.
         csrs = [
-            openssl_csr(tmp_path, f"r{round_number}-{i}.example.test")[1].read_text() for i in range(PARALLEL)
+            openssl_csr(tmp_path, f"r{round_number}-{i}.example.test")[1].read_text()
+            for i in range(PARALLEL)
         ]
-        threads = [threading.Thread(target=enrol, args=(csr,)) for csr in csrs]
+        threads = [
+            threading.Thread(
+                target=enrol, args=(primary_server, csr, token, barrier, lock, results)
+            )
+            for csr in csrs
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -56,7 +72,7 @@ def test_single_use_token_issues_once(primary_server: PrimaryServer, tmp_path: P
         assert shown["state"] == "used-up"
 
         events = primary_server.admin("GET", "/api/v1/audit", params={"category": "CERT"}).json()
-        new_events = events[len(events_before):]
+        new_events = events[len(events_before) :]
         assert len(new_events) == PARALLEL
         assert sum(e["outcome"] == "success" for e in new_events) == 1
         failures = [e for e in new_events if e["outcome"] == "failure"]

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.x509.oid import CRLEntryExtensionOID
-from e2e_helpers import openssl_csr
 
 from conftest import PrimaryServer, init_server, start_server, stop_server
+from e2e_helpers import openssl_csr
 
 pytestmark = pytest.mark.e2e
 
@@ -48,7 +48,7 @@ def test_intact_chain_verifies(fresh_server: PrimaryServer) -> None:
     "statements",
     [
         ["UPDATE audit_events SET actor = 'mallory' WHERE sequence = 4"],
-        ["UPDATE audit_events SET details = '{\"kind\": \"reissue\"}' WHERE sequence = 5"],
+        ['UPDATE audit_events SET details = \'{"kind": "reissue"}\' WHERE sequence = 5'],
         ["DELETE FROM audit_events WHERE sequence = 4"],
         # Swap two events through a free sequence number, as a forger would.
         [
@@ -87,10 +87,16 @@ def test_revocation_publishes_crl_at_once(fresh_server: PrimaryServer, tmp_path:
     assert len(list(before)) == 0
     _key, csr = openssl_csr(tmp_path, "crl-host.example.test")
     with fresh_server.client() as client:
-        issued = client.post("/api/v1/enroll", json={"csr": csr.read_text(), "token": fresh_server.create_token("crl")}).json()
+        issued = client.post(
+            "/api/v1/enroll",
+            json={"csr": csr.read_text(), "token": fresh_server.create_token("crl")},
+        ).json()
 
-    answer = fresh_server.admin("POST", "/api/v1/certificates/revoke",
-                                json={"host": "crl-host.example.test", "reason_code": "cessation-of-operation"})
+    answer = fresh_server.admin(
+        "POST",
+        "/api/v1/certificates/revoke",
+        json={"host": "crl-host.example.test", "reason_code": "cessation-of-operation"},
+    )
     assert answer.status_code == 200
 
     # The revocation request returns after the new CRL is stored, so no wait is needed.
@@ -100,7 +106,9 @@ def test_revocation_publishes_crl_at_once(fresh_server: PrimaryServer, tmp_path:
     assert entry is not None
     reason = entry.extensions.get_extension_for_oid(CRLEntryExtensionOID.CRL_REASON).value.reason
     assert reason == x509.ReasonFlags.cessation_of_operation
-    assert after.is_signature_valid(x509.load_pem_x509_certificate(fresh_server.ca_file.read_bytes()).public_key())  # type: ignore[arg-type]
+    assert after.is_signature_valid(
+        x509.load_pem_x509_certificate(fresh_server.ca_file.read_bytes()).public_key()
+    )  # type: ignore[arg-type]
 
 
 def test_crl_number_increases_across_restart(tmp_path: Path) -> None:

@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from e2e_helpers import openssl_csr
 from sqlalchemy import update
 
 from conftest import PrimaryServer
+from e2e_helpers import openssl_csr
 from hostca.datadir import DataDir
 from hostca.service.context import Actor, ServiceContext
 from hostca.service.enrolment import EnrolRequest, enroll
@@ -30,7 +30,9 @@ VECTORS = Path(__file__).parent.parent / "vectors"
 @pytest.fixture(scope="module")
 def context(primary_server: PrimaryServer) -> Iterator[ServiceContext]:
     """The service layer on the same data directory, for arranging states a client cannot reach."""
-    service_context = open_context(DataDir(primary_server.data_dir), ca_passphrase=None, database_url=None)
+    service_context = open_context(
+        DataDir(primary_server.data_dir), ca_passphrase=None, database_url=None
+    )
     yield service_context
     service_context.database.dispose()
 
@@ -40,7 +42,9 @@ def enrol(server: PrimaryServer, csr: Path | str, token: str | None) -> tuple[in
     body = {"csr": pem} if token is None else {"csr": pem, "token": token}
     with server.client() as client:
         answer = client.post("/api/v1/enroll", json=body)
-    assert answer.headers["content-type"].startswith("application/" + ("json" if answer.status_code == 200 else "problem+json"))
+    assert answer.headers["content-type"].startswith(
+        "application/" + ("json" if answer.status_code == 200 else "problem+json")
+    )
     return answer.status_code, answer.json()
 
 
@@ -55,7 +59,11 @@ def enrolled_host(server: PrimaryServer, tmp_path: Path, name: str) -> tuple[Pat
 
 def set_token_valid_until(context: ServiceContext, name: str, when: datetime) -> None:
     with context.database.transaction() as connection:
-        connection.execute(update(tokens).where(tokens.c.name == name, tokens.c.deleted_at.is_(None)).values(valid_until=when))
+        connection.execute(
+            update(tokens)
+            .where(tokens.c.name == name, tokens.c.deleted_at.is_(None))
+            .values(valid_until=when)
+        )
 
 
 # Tokens
@@ -79,7 +87,9 @@ def test_missing_token(primary_server: PrimaryServer, tmp_path: Path) -> None:
     assert (status, body["code"]) == (401, "token_required")
 
 
-def test_expired_token(primary_server: PrimaryServer, context: ServiceContext, tmp_path: Path) -> None:
+def test_expired_token(
+    primary_server: PrimaryServer, context: ServiceContext, tmp_path: Path
+) -> None:
     value = primary_server.create_token("expires-soon")
     set_token_valid_until(context, "expires-soon", datetime.now(UTC) - timedelta(minutes=1))
     _key, csr = openssl_csr(tmp_path, "expired-token.example.test")
@@ -97,7 +107,9 @@ def test_used_up_token(primary_server: PrimaryServer, tmp_path: Path) -> None:
     assert (status, body["code"]) == (401, "token_used_up")
 
 
-def test_token_accepts_case_spaces_and_dashes(primary_server: PrimaryServer, tmp_path: Path) -> None:
+def test_token_accepts_case_spaces_and_dashes(
+    primary_server: PrimaryServer, tmp_path: Path
+) -> None:
     value = primary_server.create_token("relaxed-format")
     typed = f" {value[:4].lower()}-{value[4:8]} {value[8:12].lower()}-{value[12:]} "
     _key, csr = openssl_csr(tmp_path, "relaxed.example.test")
@@ -129,12 +141,21 @@ def test_failed_request_uses_nothing(primary_server: PrimaryServer, tmp_path: Pa
         ({"name": "too-long", "valid_for": "1000d"}, "validity_too_long"),
         ({"name": "bad-duration", "valid_for": "2x"}, "duration_invalid"),
         ({"name": "no-offset", "valid_until": "2030-01-01T00:00:00"}, "timestamp_invalid"),
-        ({"name": "both", "valid_for": "1d", "valid_until": "2030-01-01T00:00:00Z"}, "invalid_request"),
+        (
+            {"name": "both", "valid_for": "1d", "valid_until": "2030-01-01T00:00:00Z"},
+            "invalid_request",
+        ),
         ({"name": "long-reason", "reason": "r" * 513}, "reason_too_long"),
         ({"name": "reissue-no-host", "kind": "reissue"}, "host_required"),
-        ({"name": "reissue-unknown", "kind": "reissue", "host": "nobody.example.test"}, "host_not_found"),
+        (
+            {"name": "reissue-unknown", "kind": "reissue", "host": "nobody.example.test"},
+            "host_not_found",
+        ),
         ({"name": "reissue-bad-id", "kind": "reissue", "host_id": "not-a-uuid"}, "host_id_invalid"),
-        ({"name": "reissue-two-uses", "kind": "reissue", "host": "localhost", "max_uses": 2}, "max_uses_invalid"),
+        (
+            {"name": "reissue-two-uses", "kind": "reissue", "host": "localhost", "max_uses": 2},
+            "max_uses_invalid",
+        ),
     ],
 )
 def test_token_create_rejections(primary_server: PrimaryServer, body: dict, code: str) -> None:
@@ -152,7 +173,9 @@ def test_duplicate_token_name(primary_server: PrimaryServer) -> None:
 # Reissue and registered names
 
 
-def test_authorization_token_for_registered_name(primary_server: PrimaryServer, tmp_path: Path) -> None:
+def test_authorization_token_for_registered_name(
+    primary_server: PrimaryServer, tmp_path: Path
+) -> None:
     enrolled_host(primary_server, tmp_path, "registered.example.test")
     value = primary_server.create_token("wrong-kind")
     again = tmp_path / "again"
@@ -165,8 +188,14 @@ def test_authorization_token_for_registered_name(primary_server: PrimaryServer, 
 
 def test_reissue_token_alias_rejected(primary_server: PrimaryServer, tmp_path: Path) -> None:
     _key, _cert, body = enrolled_host(primary_server, tmp_path, "aliased.example.test")
-    primary_server.admin("POST", f"/api/v1/hosts/{body['host_id']}/mappings", json={"name": "aliased-short"})
-    answer = primary_server.admin("POST", "/api/v1/tokens", json={"name": "by-alias", "kind": "reissue", "host": "aliased-short"})
+    primary_server.admin(
+        "POST", f"/api/v1/hosts/{body['host_id']}/mappings", json={"name": "aliased-short"}
+    )
+    answer = primary_server.admin(
+        "POST",
+        "/api/v1/tokens",
+        json={"name": "by-alias", "kind": "reissue", "host": "aliased-short"},
+    )
     assert (answer.status_code, answer.json()["code"]) == (400, "name_not_primary")
     assert "aliased.example.test" in answer.json()["detail"]
 
@@ -174,7 +203,11 @@ def test_reissue_token_alias_rejected(primary_server: PrimaryServer, tmp_path: P
 def test_reissue_token_for_another_host(primary_server: PrimaryServer, tmp_path: Path) -> None:
     enrolled_host(primary_server, tmp_path, "owner-a.example.test")
     enrolled_host(primary_server, tmp_path, "owner-b.example.test")
-    value = primary_server.admin("POST", "/api/v1/tokens", json={"name": "for-a", "kind": "reissue", "host": "owner-a.example.test"}).json()["value"]
+    value = primary_server.admin(
+        "POST",
+        "/api/v1/tokens",
+        json={"name": "for-a", "kind": "reissue", "host": "owner-a.example.test"},
+    ).json()["value"]
     other = tmp_path / "b"
     other.mkdir()
     _key, csr = openssl_csr(other, "owner-b.example.test")
@@ -185,7 +218,11 @@ def test_reissue_token_for_another_host(primary_server: PrimaryServer, tmp_path:
 
 def test_reissue_token_for_unmapped_name(primary_server: PrimaryServer, tmp_path: Path) -> None:
     enrolled_host(primary_server, tmp_path, "unmapped-owner.example.test")
-    value = primary_server.admin("POST", "/api/v1/tokens", json={"name": "for-unmapped", "kind": "reissue", "host": "unmapped-owner.example.test"}).json()["value"]
+    value = primary_server.admin(
+        "POST",
+        "/api/v1/tokens",
+        json={"name": "for-unmapped", "kind": "reissue", "host": "unmapped-owner.example.test"},
+    ).json()["value"]
     _key, csr = openssl_csr(tmp_path, "never-mapped.example.test")
     status, body = enrol(primary_server, csr, value)
     assert (status, body["code"]) == (403, "name_not_mapped")
@@ -211,20 +248,32 @@ def test_renewal_supersedes_previous(primary_server: PrimaryServer, tmp_path: Pa
 
 def test_renewal_with_revoked_certificate(primary_server: PrimaryServer, tmp_path: Path) -> None:
     key, certificate, body = enrolled_host(primary_server, tmp_path, "revoked-renewal.example.test")
-    primary_server.admin("POST", "/api/v1/certificates/revoke", json={"serial_number": body["serial_number"]})
+    primary_server.admin(
+        "POST", "/api/v1/certificates/revoke", json={"serial_number": body["serial_number"]}
+    )
     status, answer = renew(primary_server, key, certificate)
     assert (status, answer["code"]) == (403, "certificate_revoked")
     assert "reissue token" in answer["detail"]
 
 
-def test_renewal_with_expired_certificate(primary_server: PrimaryServer, context: ServiceContext, tmp_path: Path) -> None:
+def test_renewal_with_expired_certificate(
+    primary_server: PrimaryServer, context: ServiceContext, tmp_path: Path
+) -> None:
     # Issue with a clock 400 days in the past, so the certificate expired 35 days ago.
     past = datetime.now(UTC) - timedelta(days=400)
-    past_context = ServiceContext(database=context.database, ca=context.ca, token_hmac_key=context.token_hmac_key,
-                                  public_base_url=context.public_base_url, clock=lambda: past)
+    past_context = ServiceContext(
+        database=context.database,
+        ca=context.ca,
+        token_hmac_key=context.token_hmac_key,
+        public_base_url=context.public_base_url,
+        clock=lambda: past,
+    )
     created = create_token(past_context, Actor(name="test"), CreateTokenRequest(name="past-token"))
     key, csr = openssl_csr(tmp_path, "expired-renewal.example.test")
-    issued = enroll(past_context, EnrolRequest(csr_pem=csr.read_text(), token_value=created.value, source_ip=None))
+    issued = enroll(
+        past_context,
+        EnrolRequest(csr_pem=csr.read_text(), token_value=created.value, source_ip=None),
+    )
     certificate = tmp_path / "expired.cert.pem"
     certificate.write_text(issued.certificate_pem)
 
@@ -241,14 +290,49 @@ def test_self_without_certificate(primary_server: PrimaryServer) -> None:
     assert (answer.status_code, answer.json()["code"]) == (401, "certificate_required")
 
 
-def test_untrusted_client_certificate_fails_handshake(primary_server: PrimaryServer, tmp_path: Path) -> None:
+def test_untrusted_client_certificate_fails_handshake(
+    primary_server: PrimaryServer, tmp_path: Path
+) -> None:
     key = tmp_path / "self.key"
     certificate = tmp_path / "self.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                    "-keyout", str(key), "-out", str(certificate), "-subj", "/CN=intruder", "-days", "1"],
-                   check=True, capture_output=True)
-    result = subprocess.run(["curl", "-sS", "--cacert", str(primary_server.ca_file), "--cert", str(certificate),
-                             "--key", str(key), f"{primary_server.url}/api/v1/self"], capture_output=True, text=True, check=False)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(certificate),
+            "-subj",
+            "/CN=intruder",
+            "-days",
+            "1",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    result = subprocess.run(
+        [
+            "curl",
+            "-sS",
+            "--cacert",
+            str(primary_server.ca_file),
+            "--cert",
+            str(certificate),
+            "--key",
+            str(key),
+            f"{primary_server.url}/api/v1/self",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode != 0
     assert '"code"' not in result.stdout
 
@@ -281,17 +365,43 @@ def test_csr_rejections(primary_server: PrimaryServer, vector: str, code: str) -
         pem = data.decode("ascii")
     status, body = enrol(primary_server, pem, value)
     assert (status, body["code"]) == (400, code)
-    assert primary_server.admin("GET", f"/api/v1/tokens/csr-{vector.replace('.', '-')}").json()["uses"] == 0
+    assert (
+        primary_server.admin("GET", f"/api/v1/tokens/csr-{vector.replace('.', '-')}").json()["uses"]
+        == 0
+    )
 
 
-@pytest.mark.parametrize("name", ["*.example.test", "under_score.example.test", "-lead.example.test", "a" * 64 + ".test"])
+@pytest.mark.parametrize(
+    "name", ["*.example.test", "under_score.example.test", "-lead.example.test", "a" * 64 + ".test"]
+)
 def test_invalid_names_rejected(primary_server: PrimaryServer, tmp_path: Path, name: str) -> None:
     key = tmp_path / "k.pem"
     csr = tmp_path / "c.pem"
-    subprocess.run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                    "-keyout", str(key), "-subj", "/CN=placeholder", "-addext", f"subjectAltName=DNS:{name}",
-                    "-out", str(csr)], check=True, capture_output=True)
-    status, body = enrol(primary_server, csr, primary_server.create_token(f"name-{abs(hash(name))}"))
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-subj",
+            "/CN=placeholder",
+            "-addext",
+            f"subjectAltName=DNS:{name}",
+            "-out",
+            str(csr),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    status, body = enrol(
+        primary_server, csr, primary_server.create_token(f"name-{abs(hash(name))}")
+    )
     assert (status, body["code"]) == (400, "name_invalid")
     assert name[:20] in body["detail"]
 
@@ -318,7 +428,9 @@ def test_admin_with_unknown_session(primary_server: PrimaryServer) -> None:
 
 def test_admin_with_expired_session(primary_server: PrimaryServer, context: ServiceContext) -> None:
     with primary_server.client() as client:
-        secret = client.post("/api/v1/login", json={"user": "admin", "password": "correct-horse-battery-staple"}).json()["session"]
+        secret = client.post(
+            "/api/v1/login", json={"user": "admin", "password": "correct-horse-battery-staple"}
+        ).json()["session"]
     with context.database.transaction() as connection:
         connection.execute(
             update(sessions)
@@ -333,15 +445,23 @@ def test_admin_with_expired_session(primary_server: PrimaryServer, context: Serv
 
 def test_wrong_password(primary_server: PrimaryServer) -> None:
     with primary_server.client() as client:
-        answer = client.post("/api/v1/login", json={"user": "admin", "password": "wrong-password-here"})
+        answer = client.post(
+            "/api/v1/login", json={"user": "admin", "password": "wrong-password-here"}
+        )
     assert (answer.status_code, answer.json()["code"]) == (401, "login_failed")
 
 
-def test_auditor_cannot_create_tokens(primary_server: PrimaryServer, context: ServiceContext) -> None:
+def test_auditor_cannot_create_tokens(
+    primary_server: PrimaryServer, context: ServiceContext
+) -> None:
     with context.database.transaction() as connection:
-        create_user(connection, context, Actor(name="test"), "auditor-1", "auditor", "auditor-password-1")
+        create_user(
+            connection, context, Actor(name="test"), "auditor-1", "auditor", "auditor-password-1"
+        )
     with primary_server.client() as client:
-        secret = client.post("/api/v1/login", json={"user": "auditor-1", "password": "auditor-password-1"}).json()["session"]
+        secret = client.post(
+            "/api/v1/login", json={"user": "auditor-1", "password": "auditor-password-1"}
+        ).json()["session"]
         headers = {"authorization": f"Bearer {secret}"}
         assert client.get("/api/v1/tokens", headers=headers).status_code == 200
         answer = client.post("/api/v1/tokens", json={"name": "auditor-token"}, headers=headers)

@@ -15,12 +15,20 @@ __all__ = ["cli", "main"]
 
 # Each group lives in its own module, loaded on first use.
 _GROUPS = {
-    "agent": ("hostca.cli.agent_commands", "agent", "Host side: trust the CA, enrol, renew, status."),
+    "agent": (
+        "hostca.cli.agent_commands",
+        "agent",
+        "Host side: trust the CA, enrol, renew, status.",
+    ),
     "audit": ("hostca.cli.audit_commands", "audit", "List, verify and export audit events."),
     "ca": ("hostca.cli.ca_commands", "ca", "Show the certificate authority."),
     "cert": ("hostca.cli.cert_commands", "cert", "List, show, revoke and sign certificates."),
     "crl": ("hostca.cli.ca_commands", "crl", "Show the current certificate revocation list."),
-    "host": ("hostca.cli.host_commands", "host", "List, show and pre-register hosts; manage mappings."),
+    "host": (
+        "hostca.cli.host_commands",
+        "host",
+        "List, show and pre-register hosts; manage mappings.",
+    ),
     "login": ("hostca.cli.session_commands", "login", "Log in to a primary server."),
     "logout": ("hostca.cli.session_commands", "logout", "End the stored session."),
     "server": ("hostca.cli.server_commands", "server", "Initialize and run the primary server."),
@@ -88,7 +96,10 @@ def run(command: click.Command, argv: list[str] | None = None, prog_name: str = 
     except Exception as error:
         if debug:
             raise
-        print_error("internal_error", f"internal error: {error.__class__.__name__}: {error}; run again with --debug for details.")
+        print_error(
+            "internal_error",
+            f"internal error: {error.__class__.__name__}: {error}; run again with --debug for details.",
+        )
         return 2
     return 0
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -11,9 +12,15 @@ from hostca.cli.output import emit, json_option
 from hostca.core.errors import InvalidRequestError
 from hostca.settings import DEFAULT_PORT, ServerSettings
 
+if TYPE_CHECKING:
+    from hostca.service.server_setup import InitResult
+
 __all__ = ["server"]
 
-DATA_DIR_HELP = "Data directory of the primary server (default: /var/lib/hostca for root, else ~/.local/share/hostca; env HOSTCA_DATA_DIR)."
+DATA_DIR_HELP = (
+    "Data directory of the primary server (default: /var/lib/hostca for root, "
+    "else ~/.local/share/hostca; env HOSTCA_DATA_DIR)."
+)
 
 
 def _read_secret_file(path: Path | None, what: str) -> bytes | None:
@@ -22,7 +29,9 @@ def _read_secret_file(path: Path | None, what: str) -> bytes | None:
     try:
         data = path.read_bytes().rstrip(b"\r\n")
     except OSError as error:
-        raise InvalidRequestError(f"{path}: cannot read the {what} file: {error.strerror}.", code="file_unreadable") from None
+        raise InvalidRequestError(
+            f"{path}: cannot read the {what} file: {error.strerror}.", code="file_unreadable"
+        ) from None
     if not data:
         raise InvalidRequestError(f"{path}: the {what} file is empty.", code="file_empty")
     return data
@@ -42,39 +51,101 @@ def server() -> None:
 
 @server.command("init")
 @click.option("--data-dir", type=click.Path(path_type=Path), help=DATA_DIR_HELP)
-@click.option("--domain", help="Name of the domain, shown in the CA's subject (default: the domain part of --name).")
-@click.option("--name", "primary_name", help="Primary name of this server, the first name of its TLS certificate (default: this machine's FQDN).")
-@click.option("--alt-name", "alt_names", multiple=True, help="A further DNS name or IP address of this server, such as localhost or 127.0.0.1. Repeat for more.")
-@click.option("--key-type", type=click.Choice(["ec-p256", "ec-p384", "rsa-3072", "rsa-4096"]), default="ec-p256", show_default=True, help="Key type of the new CA.")
-@click.option("--admin-user", default="admin", show_default=True, help="Name of the first administrator (role security-admin).")
-@click.option("--admin-password-file", type=click.Path(path_type=Path, dir_okay=False), help="File with the first administrator's password (at least 12 characters). Without it a password is generated and written to the data directory.")
-@click.option("--ca-passphrase-file", type=click.Path(path_type=Path, dir_okay=False), envvar="HOSTCA_CA_PASSPHRASE_FILE", help="File with a passphrase that encrypts the CA key (env HOSTCA_CA_PASSPHRASE_FILE).")
-@click.option("--import-ca-cert", type=click.Path(path_type=Path, dir_okay=False, exists=True), help="Use this existing CA certificate (PEM) instead of creating a CA.")
-@click.option("--import-ca-key", type=click.Path(path_type=Path, dir_okay=False, exists=True), help="The private key (PEM) of --import-ca-cert.")
+@click.option(
+    "--domain",
+    help="Name of the domain, shown in the CA's subject (default: the domain part of --name).",
+)
+@click.option(
+    "--name",
+    "primary_name",
+    help="Primary name of this server, the first name of its TLS certificate (default: this machine's FQDN).",
+)
+@click.option(
+    "--alt-name",
+    "alt_names",
+    multiple=True,
+    help="A further DNS name or IP address of this server, such as localhost or 127.0.0.1. Repeat for more.",
+)
+@click.option(
+    "--key-type",
+    type=click.Choice(["ec-p256", "ec-p384", "rsa-3072", "rsa-4096"]),
+    default="ec-p256",
+    show_default=True,
+    help="Key type of the new CA.",
+)
+@click.option(
+    "--admin-user",
+    default="admin",
+    show_default=True,
+    help="Name of the first administrator (role security-admin).",
+)
+@click.option(
+    "--admin-password-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help=(
+        "File with the first administrator's password (at least 12 characters). "
+        "Without it a password is generated and written to the data directory."
+    ),
+)
+@click.option(
+    "--ca-passphrase-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    envvar="HOSTCA_CA_PASSPHRASE_FILE",
+    help="File with a passphrase that encrypts the CA key (env HOSTCA_CA_PASSPHRASE_FILE).",
+)
+@click.option(
+    "--import-ca-cert",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Use this existing CA certificate (PEM) instead of creating a CA.",
+)
+@click.option(
+    "--import-ca-key",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="The private key (PEM) of --import-ca-cert.",
+)
 @json_option
-def init(data_dir: Path | None, domain: str | None, primary_name: str | None, alt_names: tuple[str, ...],
-         key_type: str, admin_user: str, admin_password_file: Path | None, ca_passphrase_file: Path | None,
-         import_ca_cert: Path | None, import_ca_key: Path | None, as_json: bool) -> None:
+def init(
+    data_dir: Path | None,
+    domain: str | None,
+    primary_name: str | None,
+    alt_names: tuple[str, ...],
+    key_type: str,
+    admin_user: str,
+    admin_password_file: Path | None,
+    ca_passphrase_file: Path | None,
+    import_ca_cert: Path | None,
+    import_ca_key: Path | None,
+    as_json: bool,
+) -> None:
     """Create the CA, the database, the server's own certificate and the first administrator."""
     from hostca.service.server_setup import InitRequest, initialize_server
 
     if (import_ca_cert is None) != (import_ca_key is None):
-        raise InvalidRequestError("--import-ca-cert and --import-ca-key go together; give both or neither.",
-                                  code="invalid_request")
+        raise InvalidRequestError(
+            "--import-ca-cert and --import-ca-key go together; give both or neither.",
+            code="invalid_request",
+        )
     settings = _settings(data_dir)
     password = _read_secret_file(admin_password_file, "administrator password")
-    result = initialize_server(InitRequest(
-        data_dir=settings.data_dir, domain=domain, name=primary_name, alt_names=alt_names, key_type=key_type,
-        admin_user=admin_user, admin_password=password.decode() if password else None,
-        ca_passphrase=_read_secret_file(ca_passphrase_file, "CA passphrase"),
-        import_certificate_pem=import_ca_cert.read_bytes() if import_ca_cert else None,
-        import_key_pem=import_ca_key.read_bytes() if import_ca_key else None,
-        database_url=settings.database_url,
-    ))
+    result = initialize_server(
+        InitRequest(
+            data_dir=settings.data_dir,
+            domain=domain,
+            name=primary_name,
+            alt_names=alt_names,
+            key_type=key_type,
+            admin_user=admin_user,
+            admin_password=password.decode() if password else None,
+            ca_passphrase=_read_secret_file(ca_passphrase_file, "CA passphrase"),
+            import_certificate_pem=import_ca_cert.read_bytes() if import_ca_cert else None,
+            import_key_pem=import_ca_key.read_bytes() if import_ca_key else None,
+            database_url=settings.database_url,
+        )
+    )
     _report_init(result, settings.data_dir, as_json)
 
 
-def _report_init(result, data_dir: Path, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+def _report_init(result: InitResult, data_dir: Path, as_json: bool) -> None:
     data = {
         "data_dir": str(data_dir),
         "primary_name": result.config.primary_name,
@@ -83,7 +154,9 @@ def _report_init(result, data_dir: Path, as_json: bool) -> None:  # type: ignore
         "ca_sha256": result.ca_fingerprints["sha256"],
         "ca_sha1": result.ca_fingerprints["sha1"],
         "admin_user": result.admin_user,
-        "admin_password_file": str(result.generated_password_file) if result.generated_password_file else None,
+        "admin_password_file": str(result.generated_password_file)
+        if result.generated_password_file
+        else None,
     }
     lines = [
         f"Initialized the primary server in {data_dir}.",
@@ -114,10 +187,26 @@ def _ca_passphrase(settings: ServerSettings, encrypted: bool) -> bytes | None:
 
 @server.command("run")
 @click.option("--data-dir", type=click.Path(path_type=Path), help=DATA_DIR_HELP)
-@click.option("--listen", help=f"Address and port of the HTTPS listener (default 0.0.0.0:{DEFAULT_PORT}; env HOSTCA_LISTEN).")
-@click.option("--ca-passphrase-file", type=click.Path(path_type=Path, dir_okay=False), help="File with the CA key passphrase (env HOSTCA_CA_PASSPHRASE_FILE).")
-@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), help="Logging level (default info).")
-def run(data_dir: Path | None, listen: str | None, ca_passphrase_file: Path | None, log_level: str | None) -> None:
+@click.option(
+    "--listen",
+    help=f"Address and port of the HTTPS listener (default 0.0.0.0:{DEFAULT_PORT}; env HOSTCA_LISTEN).",
+)
+@click.option(
+    "--ca-passphrase-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="File with the CA key passphrase (env HOSTCA_CA_PASSPHRASE_FILE).",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    help="Logging level (default info).",
+)
+def run(
+    data_dir: Path | None,
+    listen: str | None,
+    ca_passphrase_file: Path | None,
+    log_level: str | None,
+) -> None:
     """Run the primary server: HTTPS REST API with optional client certificates.
 
     On an empty data directory, it first initializes one with defaults and prints
@@ -127,7 +216,9 @@ def run(data_dir: Path | None, listen: str | None, ca_passphrase_file: Path | No
     from hostca.service.server_setup import InitRequest, initialize_server, open_context
     from hostca.web.server import configure_logging, parse_listen, serve
 
-    settings = _settings(data_dir, listen=listen, ca_passphrase_file=ca_passphrase_file, log_level=log_level)
+    settings = _settings(
+        data_dir, listen=listen, ca_passphrase_file=ca_passphrase_file, log_level=log_level
+    )
     configure_logging(settings.log_level)
     parse_listen(settings.listen)
     layout = DataDir(settings.data_dir)
@@ -138,13 +229,21 @@ def run(data_dir: Path | None, listen: str | None, ca_passphrase_file: Path | No
                 "initialized --data-dir.",
                 code="not_initialized",
             )
-        result = initialize_server(InitRequest(data_dir=settings.data_dir, database_url=settings.database_url))
+        result = initialize_server(
+            InitRequest(data_dir=settings.data_dir, database_url=settings.database_url)
+        )
         _report_init(result, settings.data_dir, False)
     config = layout.read_config()
-    context = open_context(layout, ca_passphrase=_ca_passphrase(settings, config.ca_key_encrypted),
-                           database_url=settings.database_url)
-    click.echo(f"hostca primary server {config.primary_name} listening on https://{settings.listen} "
-               f"(data directory {settings.data_dir}); press Ctrl+C to stop.", err=True)
+    context = open_context(
+        layout,
+        ca_passphrase=_ca_passphrase(settings, config.ca_key_encrypted),
+        database_url=settings.database_url,
+    )
+    click.echo(
+        f"hostca primary server {config.primary_name} listening on https://{settings.listen} "
+        f"(data directory {settings.data_dir}); press Ctrl+C to stop.",
+        err=True,
+    )
     serve(context, layout, settings.listen)
 
 

@@ -27,7 +27,9 @@ def _lock_chain_head(connection: Connection) -> tuple[int, str]:
         .with_for_update()
     ).one_or_none()
     if row is None:
-        connection.execute(insert(audit_chain_head).values(id=1, sequence=0, event_hash=GENESIS_HASH))
+        connection.execute(
+            insert(audit_chain_head).values(id=1, sequence=0, event_hash=GENESIS_HASH)
+        )
         return 0, GENESIS_HASH
     return int(row.sequence), str(row.event_hash)
 

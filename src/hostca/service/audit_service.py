@@ -49,21 +49,35 @@ def list_events(context: ServiceContext, query: AuditQuery) -> list[dict[str, An
     category = query.category.upper() if query.category else None
     if category is not None and category not in CATEGORIES:
         raise InvalidRequestError(
-            f"{query.category}: unknown category; use one of {', '.join(CATEGORIES)}.", code="category_invalid"
+            f"{query.category}: unknown category; use one of {', '.join(CATEGORIES)}.",
+            code="category_invalid",
         )
     with context.database.engine.connect() as connection:
         rows = audit_records.list_events(
-            connection, category=category, since=query.since, host_id=query.host_id, actor=query.actor,
-            limit=min(max(query.limit, 1), 100_000), offset=max(query.offset, 0),
+            connection,
+            category=category,
+            since=query.since,
+            host_id=query.host_id,
+            actor=query.actor,
+            limit=min(max(query.limit, 1), 100_000),
+            offset=max(query.offset, 0),
         )
     return [event_view(row) for row in rows]
 
 
 def _chained(row: Row[Any]) -> ChainedEvent:
     record = AuditRecord(
-        sequence=row.sequence, time=row.time, category=row.category, action=row.action, actor=row.actor,
-        source_ip=row.source_ip, target=row.target, outcome=row.outcome, error_code=row.error_code,
-        reason=row.reason, details=row.details,
+        sequence=row.sequence,
+        time=row.time,
+        category=row.category,
+        action=row.action,
+        actor=row.actor,
+        source_ip=row.source_ip,
+        target=row.target,
+        outcome=row.outcome,
+        error_code=row.error_code,
+        reason=row.reason,
+        details=row.details,
     )
     return ChainedEvent(record=record, previous_hash=row.previous_hash, event_hash=row.event_hash)
 

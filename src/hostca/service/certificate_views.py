@@ -43,19 +43,30 @@ def certificate_view(row: Row[Any], now: datetime, *, with_pem: bool = False) ->
 
 
 def list_certificates(
-    context: ServiceContext, *, host: str | None, status: str | None, limit: int = 1000, offset: int = 0
+    context: ServiceContext,
+    *,
+    host: str | None,
+    status: str | None,
+    limit: int = 1000,
+    offset: int = 0,
 ) -> list[dict[str, Any]]:
     from hostca.service.host_lookup import resolve_host
 
     if status is not None and status not in CERTIFICATE_STATUSES:
         raise InvalidRequestError(
-            f"{status}: unknown status; use one of {', '.join(CERTIFICATE_STATUSES)}.", code="status_invalid"
+            f"{status}: unknown status; use one of {', '.join(CERTIFICATE_STATUSES)}.",
+            code="status_invalid",
         )
     now = context.clock()
     with context.database.engine.connect() as connection:
         host_id = str(resolve_host(connection, host).host_id) if host else None
         rows = certificate_records.list_certificates(
-            connection, host_id=host_id, status=status, now=now, limit=min(max(limit, 1), 10_000), offset=max(offset, 0)
+            connection,
+            host_id=host_id,
+            status=status,
+            now=now,
+            limit=min(max(limit, 1), 10_000),
+            offset=max(offset, 0),
         )
     return [certificate_view(row, now) for row in rows]
 

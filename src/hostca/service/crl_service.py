@@ -40,13 +40,21 @@ def publish_crl(context: ServiceContext) -> PublishedCrl:
         number = certificate_records.next_crl_number(connection)
         next_update = now + timedelta(hours=settings.crl_next_update_hours)
         crl = build_crl(
-            entries, crl_number=number, this_update=now, next_update=next_update,
-            ca_certificate=context.ca.certificate, ca_key=context.ca.private_key,
+            entries,
+            crl_number=number,
+            this_update=now,
+            next_update=next_update,
+            ca_certificate=context.ca.certificate,
+            ca_key=context.ca.private_key,
         )
         der = crl.public_bytes(Encoding.DER)
         certificate_records.insert_crl(
-            connection, crl_number=number, this_update=now, next_update=next_update,
-            entries=len(entries), der=der,
+            connection,
+            crl_number=number,
+            this_update=now,
+            next_update=next_update,
+            entries=len(entries),
+            der=der,
         )
     return PublishedCrl(number, now, next_update, len(entries), der)
 

@@ -28,6 +28,12 @@ def record_discovered_names(
         used_elsewhere = any(row.state == "approved" for row in rows)
         state = "approved" if auto_map and not used_elsewhere else "pending"
         host_records.insert_name(
-            connection, host_id=host_id, name=name, is_primary=False, state=state,
-            origin="discovered", shared=False, created_at=now,
+            connection,
+            host_id=host_id,
+            name=name,
+            is_primary=False,
+            state=state,
+            origin="discovered",
+            shared=False,
+            created_at=now,
         )

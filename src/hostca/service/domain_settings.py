@@ -57,7 +57,9 @@ def _normalize_key(key: str) -> str:
     normalized = key.strip().lower().replace("-", "_")
     if normalized not in {f.name for f in fields(DomainSettings)}:
         known = ", ".join(sorted(k.replace("_", "-") for k in _DESCRIPTIONS))
-        raise NotFoundError(f"{key}: unknown setting; known settings are {known}.", code="setting_unknown")
+        raise NotFoundError(
+            f"{key}: unknown setting; known settings are {known}.", code="setting_unknown"
+        )
     return normalized
 
 
@@ -68,7 +70,8 @@ def parse_setting_value(key: str, raw: str | bool | int) -> tuple[str, Any]:
     if name == "security_level":
         if text not in SECURITY_LEVELS:
             raise InvalidRequestError(
-                f"{raw}: not a security level; use very-high, high or medium.", code="setting_invalid"
+                f"{raw}: not a security level; use very-high, high or medium.",
+                code="setting_invalid",
             )
         return name, text
     if name == "auto_map":

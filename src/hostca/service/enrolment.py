@@ -103,8 +103,14 @@ def _host_for_authorization(connection: Connection, primary: str, now: datetime)
     host_id = str(uuid.uuid4())
     host_records.insert_host(connection, host_id=host_id, primary_name=primary, created_at=now)
     host_records.insert_name(
-        connection, host_id=host_id, name=primary, is_primary=True, state="approved",
-        origin="admin", shared=False, created_at=now,
+        connection,
+        host_id=host_id,
+        name=primary,
+        is_primary=True,
+        state="approved",
+        origin="admin",
+        shared=False,
+        created_at=now,
     )
     return host_id
 
@@ -120,7 +126,7 @@ def _host_for_reissue(connection: Connection, token: Row[Any], primary: str, now
             host_records.set_primary_name(connection, host_id, primary, now)
         return host_id
 
-    assert host is not None  # noqa: S101 - tokens.host_id is a foreign key to hosts
+    assert host is not None
     if owners:
         raise ForbiddenError(
             f"{primary}: a name of host {owners[0].host_id}, but the reissue token {token.name} "
@@ -145,14 +151,25 @@ def enroll(context: ServiceContext, request: EnrolRequest) -> IssuedCertificate:
         issued, revoked = _enroll(context, request, actor, audit)
     except HostcaError as error:
         record_failure(
-            context, error, category="CERT", action="enroll", actor=actor,
-            target=audit["target"], host_id=audit["host_id"], details=audit["details"],
+            context,
+            error,
+            category="CERT",
+            action="enroll",
+            actor=actor,
+            target=audit["target"],
+            host_id=audit["host_id"],
+            details=audit["details"],
         )
         raise
     if revoked:
         context.notify_revocation()
-    log.info("certificate_issued", host_id=issued.host_id, serial_number=issued.serial_number,
-             source_ip=request.source_ip, revoked=revoked)
+    log.info(
+        "certificate_issued",
+        host_id=issued.host_id,
+        serial_number=issued.serial_number,
+        source_ip=request.source_ip,
+        revoked=revoked,
+    )
     return issued
 
 
@@ -169,7 +186,9 @@ def _enroll(
             "ask the administrator for an authorization token, or a reissue token for a known host.",
             code="token_required",
         )
-    value_hash = hash_token_value(context.token_hmac_key, canonicalize_token_value(request.token_value))
+    value_hash = hash_token_value(
+        context.token_hmac_key, canonicalize_token_value(request.token_value)
+    )
     now = context.clock()
 
     with context.database.transaction() as connection:
@@ -183,7 +202,9 @@ def _enroll(
         audit["host_id"] = host_id
 
         settings = load_domain_settings(connection)
-        record_discovered_names(connection, host_id, further_names, auto_map=settings.auto_map, now=now)
+        record_discovered_names(
+            connection, host_id, further_names, auto_map=settings.auto_map, now=now
+        )
         if not token_records.consume_token(connection, token.id, now):
             # Another request took the last use between our read and this update.
             raise UnauthorizedError(
@@ -192,20 +213,34 @@ def _enroll(
                 details={"token": token.name},
             )
 
-        earlier = [row.serial_number for row in certificate_records.live_certificates_of_host(connection, host_id, now)]
+        earlier = [
+            row.serial_number
+            for row in certificate_records.live_certificates_of_host(connection, host_id, now)
+        ]
         issued = issue_certificate(
-            connection, context, host_id=host_id, public_key=checked.public_key,
-            lifetime=settings.certificate_lifetime, now=now,
+            connection,
+            context,
+            host_id=host_id,
+            public_key=checked.public_key,
+            lifetime=settings.certificate_lifetime,
+            now=now,
         )
         revoked = earlier if token.kind == "reissue" else []
         certificate_records.mark_revoked(connection, revoked, now, "superseded")
         append_event(
-            connection, context, category="CERT",
+            connection,
+            context,
+            category="CERT",
             action="reissue" if token.kind == "reissue" else "enroll",
-            actor=actor, target=issued.serial_number, host_id=host_id,
+            actor=actor,
+            target=issued.serial_number,
+            host_id=host_id,
             details={
-                "token": token.name, "token_kind": token.kind, "names": list(issued.names),
-                "not_after": issued.not_after.isoformat(), "revoked": revoked,
+                "token": token.name,
+                "token_kind": token.kind,
+                "names": list(issued.names),
+                "not_after": issued.not_after.isoformat(),
+                "revoked": revoked,
             },
         )
     return issued, revoked

@@ -39,7 +39,9 @@ def _colon_hex(digest: bytes) -> str:
     return ":".join(f"{byte:02X}" for byte in digest)
 
 
-def check_host_certificate(connection: Connection, peer_der: bytes | None, now: datetime) -> HostIdentity:
+def check_host_certificate(
+    connection: Connection, peer_der: bytes | None, now: datetime
+) -> HostIdentity:
     """Return the host of a verified peer certificate, or raise why it may not act."""
     if not peer_der:
         raise UnauthorizedError(
@@ -81,14 +83,21 @@ def check_host_certificate(connection: Connection, peer_der: bytes | None, now: 
     return HostIdentity(host_id=str(row.host_id), serial_number=serial, certificate=row)
 
 
-def authenticate_host(context: ServiceContext, peer_der: bytes | None, source_ip: str | None, action: str) -> HostIdentity:
+def authenticate_host(
+    context: ServiceContext, peer_der: bytes | None, source_ip: str | None, action: str
+) -> HostIdentity:
     """Check the peer certificate in a read transaction; audit a rejection."""
     try:
         with context.database.engine.connect() as connection:
             return check_host_certificate(connection, peer_der, context.clock())
     except HostcaError as error:
         record_failure(
-            context, error, category="CERT", action=action, actor=Actor.anonymous(source_ip),
-            target=error.details.get("serial_number"), host_id=error.details.get("host_id"),
+            context,
+            error,
+            category="CERT",
+            action=action,
+            actor=Actor.anonymous(source_ip),
+            target=error.details.get("serial_number"),
+            host_id=error.details.get("host_id"),
         )
         raise

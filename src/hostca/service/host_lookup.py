@@ -11,7 +11,13 @@ from hostca.core.errors import InvalidRequestError, NotFoundError
 from hostca.core.names import normalize_name
 from hostca.store import host_records
 
-__all__ = ["find_host_by_id", "parse_host_id", "resolve_host", "resolve_host_by_primary_name", "resolve_host_for_reissue"]
+__all__ = [
+    "find_host_by_id",
+    "parse_host_id",
+    "resolve_host",
+    "resolve_host_by_primary_name",
+    "resolve_host_for_reissue",
+]
 
 
 class NameNotPrimaryError(InvalidRequestError):
@@ -64,10 +70,12 @@ def resolve_host_by_primary_name(connection: Connection, raw_name: str) -> Row[A
     return find_host_by_id(connection, primary.host_id)
 
 
-def resolve_host_for_reissue(connection: Connection, *, host: str | None, host_id: str | None) -> str:
+def resolve_host_for_reissue(
+    connection: Connection, *, host: str | None, host_id: str | None
+) -> str:
     if host_id is not None:
         return str(find_host_by_id(connection, host_id).host_id)
-    assert host is not None  # noqa: S101 - the caller checked that one of them is set
+    assert host is not None
     return str(resolve_host_by_primary_name(connection, host).host_id)
 
 

@@ -15,14 +15,25 @@ from hostca.service.context import Actor, ServiceContext
 from hostca.service.host_lookup import resolve_host
 from hostca.store import certificate_records, host_records
 
-__all__ = ["add_host", "add_mapping", "host_view", "list_hosts", "pending_mappings", "remove_mapping", "show_host"]
+__all__ = [
+    "add_host",
+    "add_mapping",
+    "host_view",
+    "list_hosts",
+    "pending_mappings",
+    "remove_mapping",
+    "show_host",
+]
 
 MAX_PAGE = 1000
 
 
 def mapping_view(row: Row[Any]) -> dict[str, Any]:
     return {
-        "name": row.name, "state": row.state, "shared": bool(row.shared), "origin": row.origin,
+        "name": row.name,
+        "state": row.state,
+        "shared": bool(row.shared),
+        "origin": row.origin,
         "primary": bool(row.is_primary),
     }
 
@@ -38,10 +49,14 @@ def host_view(host: Row[Any], names: list[Row[Any]]) -> dict[str, Any]:
     }
 
 
-def list_hosts(context: ServiceContext, *, search: str | None, limit: int = 100, offset: int = 0) -> dict[str, Any]:
+def list_hosts(
+    context: ServiceContext, *, search: str | None, limit: int = 100, offset: int = 0
+) -> dict[str, Any]:
     limit = max(1, min(limit, MAX_PAGE))
     with context.database.engine.connect() as connection:
-        rows, total = host_records.list_hosts(connection, search=search, limit=limit, offset=max(0, offset))
+        rows, total = host_records.list_hosts(
+            connection, search=search, limit=limit, offset=max(0, offset)
+        )
         names = host_records.names_of_hosts(connection, [row.host_id for row in rows])
     return {"total": total, "hosts": [host_view(row, names[row.host_id]) for row in rows]}
 
@@ -68,19 +83,35 @@ def add_host(context: ServiceContext, actor: Actor, raw_name: str) -> dict[str, 
             host_id = str(uuid.uuid4())
             host_records.insert_host(connection, host_id=host_id, primary_name=name, created_at=now)
             host_records.insert_name(
-                connection, host_id=host_id, name=name, is_primary=True, state="approved",
-                origin="admin", shared=False, created_at=now,
+                connection,
+                host_id=host_id,
+                name=name,
+                is_primary=True,
+                state="approved",
+                origin="admin",
+                shared=False,
+                created_at=now,
             )
-            append_event(connection, context, category="HOST", action="add", actor=actor, target=name, host_id=host_id)
+            append_event(
+                connection,
+                context,
+                category="HOST",
+                action="add",
+                actor=actor,
+                target=name,
+                host_id=host_id,
+            )
             host = host_records.find_host(connection, host_id)
-            assert host is not None  # noqa: S101 - inserted above
+            assert host is not None
             return host_view(host, host_records.host_names_of(connection, host_id))
     except HostcaError as error:
         record_failure(context, error, category="HOST", action="add", actor=actor, target=raw_name)
         raise
 
 
-def _check_name_free(connection: Connection, name: str, host_id: str | None, *, shared: bool = False) -> None:
+def _check_name_free(
+    connection: Connection, name: str, host_id: str | None, *, shared: bool = False
+) -> None:
     for owner in host_records.find_name_owners(connection, name):
         if owner.host_id == host_id:
             raise ConflictError(f"{name}: already a name of host {host_id}.", code="mapping_exists")
@@ -93,7 +124,9 @@ def _check_name_free(connection: Connection, name: str, host_id: str | None, *, 
             )
 
 
-def add_mapping(context: ServiceContext, actor: Actor, host_ref: str, raw_name: str, *, shared: bool) -> dict[str, Any]:
+def add_mapping(
+    context: ServiceContext, actor: Actor, host_ref: str, raw_name: str, *, shared: bool
+) -> dict[str, Any]:
     """Add an approved name to a host, or approve its pending discovered name."""
     now = context.clock()
     host_id: str | None = None
@@ -102,27 +135,54 @@ def add_mapping(context: ServiceContext, actor: Actor, host_ref: str, raw_name: 
         with context.database.transaction() as connection:
             host = resolve_host(connection, host_ref)
             host_id = str(host.host_id)
-            existing = next((r for r in host_records.host_names_of(connection, host_id) if r.name == name), None)
+            existing = next(
+                (r for r in host_records.host_names_of(connection, host_id) if r.name == name), None
+            )
             if existing is not None and existing.state == "approved":
-                raise ConflictError(f"{name}: already an approved name of host {host.primary_name}.", code="mapping_exists")
+                raise ConflictError(
+                    f"{name}: already an approved name of host {host.primary_name}.",
+                    code="mapping_exists",
+                )
             _check_name_free(connection, name, host_id, shared=shared)
             if existing is not None:
                 host_records.delete_name(connection, host_id, name)
             host_records.insert_name(
-                connection, host_id=host_id, name=name, is_primary=False, state="approved",
-                origin="admin", shared=shared, created_at=now,
+                connection,
+                host_id=host_id,
+                name=name,
+                is_primary=False,
+                state="approved",
+                origin="admin",
+                shared=shared,
+                created_at=now,
             )
             append_event(
-                connection, context, category="HOST", action="mapping_add", actor=actor, target=name,
-                host_id=host_id, details={"shared": shared},
+                connection,
+                context,
+                category="HOST",
+                action="mapping_add",
+                actor=actor,
+                target=name,
+                host_id=host_id,
+                details={"shared": shared},
             )
             return host_view(host, host_records.host_names_of(connection, host_id))
     except HostcaError as error:
-        record_failure(context, error, category="HOST", action="mapping_add", actor=actor, target=raw_name, host_id=host_id)
+        record_failure(
+            context,
+            error,
+            category="HOST",
+            action="mapping_add",
+            actor=actor,
+            target=raw_name,
+            host_id=host_id,
+        )
         raise
 
 
-def remove_mapping(context: ServiceContext, actor: Actor, host_ref: str, raw_name: str) -> dict[str, Any]:
+def remove_mapping(
+    context: ServiceContext, actor: Actor, host_ref: str, raw_name: str
+) -> dict[str, Any]:
     host_id: str | None = None
     try:
         name = normalize_name(raw_name)
@@ -136,11 +196,29 @@ def remove_mapping(context: ServiceContext, actor: Actor, host_ref: str, raw_nam
                     code="name_is_primary",
                 )
             if host_records.delete_name(connection, host_id, name) == 0:
-                raise NotFoundError(f"{name}: not a name of host {host.primary_name}.", code="mapping_not_found")
-            append_event(connection, context, category="HOST", action="mapping_remove", actor=actor, target=name, host_id=host_id)
+                raise NotFoundError(
+                    f"{name}: not a name of host {host.primary_name}.", code="mapping_not_found"
+                )
+            append_event(
+                connection,
+                context,
+                category="HOST",
+                action="mapping_remove",
+                actor=actor,
+                target=name,
+                host_id=host_id,
+            )
             return host_view(host, host_records.host_names_of(connection, host_id))
     except HostcaError as error:
-        record_failure(context, error, category="HOST", action="mapping_remove", actor=actor, target=raw_name, host_id=host_id)
+        record_failure(
+            context,
+            error,
+            category="HOST",
+            action="mapping_remove",
+            actor=actor,
+            target=raw_name,
+            host_id=host_id,
+        )
         raise
 
 
@@ -151,18 +229,31 @@ def pending_mappings(context: ServiceContext) -> list[dict[str, Any]]:
     from hostca.store.tables import host_names, hosts
 
     with context.database.engine.connect() as connection:
-        rows = list(connection.execute(
-            select(host_names, hosts.c.primary_name)
-            .join(hosts, hosts.c.host_id == host_names.c.host_id)
-            .where(host_names.c.state == "pending")
-            .order_by(host_names.c.created_at)
-        ))
+        rows = list(
+            connection.execute(
+                select(host_names, hosts.c.primary_name)
+                .join(hosts, hosts.c.host_id == host_names.c.host_id)
+                .where(host_names.c.state == "pending")
+                .order_by(host_names.c.created_at)
+            )
+        )
         result = []
         for row in rows:
-            conflicts = [o for o in host_records.find_name_owners(connection, row.name) if o.host_id != row.host_id]
-            result.append({
-                "host_id": row.host_id, "primary_name": row.primary_name, "name": row.name,
-                "origin": row.origin, "created_at": row.created_at,
-                "conflicts_with": [{"host_id": o.host_id, "primary_name": o.primary_name} for o in conflicts],
-            })
+            conflicts = [
+                o
+                for o in host_records.find_name_owners(connection, row.name)
+                if o.host_id != row.host_id
+            ]
+            result.append(
+                {
+                    "host_id": row.host_id,
+                    "primary_name": row.primary_name,
+                    "name": row.name,
+                    "origin": row.origin,
+                    "created_at": row.created_at,
+                    "conflicts_with": [
+                        {"host_id": o.host_id, "primary_name": o.primary_name} for o in conflicts
+                    ],
+                }
+            )
     return result

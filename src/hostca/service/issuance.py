@@ -14,7 +14,11 @@ from hostca.core.errors import InvalidRequestError
 from hostca.core.fingerprints import fingerprint
 from hostca.core.keys import IssuablePublicKey, check_host_public_key, describe_key
 from hostca.core.names import split_names
-from hostca.core.profile import HostCertificateRequest, build_host_certificate, generate_serial_number
+from hostca.core.profile import (
+    HostCertificateRequest,
+    build_host_certificate,
+    generate_serial_number,
+)
 from hostca.service.context import ServiceContext
 from hostca.store import certificate_records, host_records
 
@@ -59,7 +63,11 @@ def parse_serial(text: str) -> str:
 
 def certificate_names(connection: Connection, host_id: str) -> list[str]:
     """Return the names a certificate of the host carries: primary name first, then approved mappings."""
-    return [row.name for row in host_records.host_names_of(connection, host_id) if row.state == "approved"]
+    return [
+        row.name
+        for row in host_records.host_names_of(connection, host_id)
+        if row.state == "approved"
+    ]
 
 
 def issue_certificate(

@@ -48,32 +48,63 @@ def renew(context: ServiceContext, request: RenewRequest) -> IssuedCertificate:
             settings = load_domain_settings(connection)
             if checked is not None:
                 further = normalize_names(checked.requested_names)
-                record_discovered_names(connection, host_id, further, auto_map=settings.auto_map, now=now)
-            public_key = checked.public_key if checked is not None else public_key_of(identity.certificate.pem)
-            earlier = [row.serial_number for row in certificate_records.live_certificates_of_host(connection, host_id, now)]
+                record_discovered_names(
+                    connection, host_id, further, auto_map=settings.auto_map, now=now
+                )
+            public_key = (
+                checked.public_key
+                if checked is not None
+                else public_key_of(identity.certificate.pem)
+            )
+            earlier = [
+                row.serial_number
+                for row in certificate_records.live_certificates_of_host(connection, host_id, now)
+            ]
             issued = issue_certificate(
-                connection, context, host_id=host_id, public_key=public_key,
-                lifetime=settings.certificate_lifetime, now=now,
+                connection,
+                context,
+                host_id=host_id,
+                public_key=public_key,
+                lifetime=settings.certificate_lifetime,
+                now=now,
             )
             if checked is not None:
                 certificate_records.mark_revoked(connection, earlier, now, "superseded")
             else:
                 certificate_records.mark_superseded(connection, earlier)
             append_event(
-                connection, context, category="CERT", action="rekey" if checked else "renew",
-                actor=actor, target=issued.serial_number, host_id=host_id,
-                details={"previous": identity.serial_number, "names": list(issued.names),
-                         "not_after": issued.not_after.isoformat(),
-                         "revoked" if checked else "superseded": earlier},
+                connection,
+                context,
+                category="CERT",
+                action="rekey" if checked else "renew",
+                actor=actor,
+                target=issued.serial_number,
+                host_id=host_id,
+                details={
+                    "previous": identity.serial_number,
+                    "names": list(issued.names),
+                    "not_after": issued.not_after.isoformat(),
+                    "revoked" if checked else "superseded": earlier,
+                },
             )
     except HostcaError as error:
         record_failure(
-            context, error, category="CERT", action="renew", actor=actor,
-            target=error.details.get("serial_number"), host_id=host_id or error.details.get("host_id"),
+            context,
+            error,
+            category="CERT",
+            action="renew",
+            actor=actor,
+            target=error.details.get("serial_number"),
+            host_id=host_id or error.details.get("host_id"),
         )
         raise
     if checked is not None and earlier:
         context.notify_revocation()
-    log.info("certificate_renewed", host_id=host_id, serial_number=issued.serial_number,
-             rekey=checked is not None, source_ip=request.source_ip)
+    log.info(
+        "certificate_renewed",
+        host_id=host_id,
+        serial_number=issued.serial_number,
+        rekey=checked is not None,
+        source_ip=request.source_ip,
+    )
     return issued

@@ -40,7 +40,8 @@ def revoke(context: ServiceContext, actor: Actor, request: RevokeRequest) -> lis
         given = [v for v in (request.host, request.host_id, request.serial_number) if v]
         if len(given) != 1:
             raise InvalidRequestError(
-                "name exactly one of --host PRIMARY_NAME, --host-id ID or --serial S.", code="invalid_request"
+                "name exactly one of --host PRIMARY_NAME, --host-id ID or --serial S.",
+                code="invalid_request",
             )
         reason_code = reason_code_name(parse_reason_code(request.reason_code))
         reason = validate_reason(request.reason)
@@ -67,7 +68,12 @@ def revoke(context: ServiceContext, actor: Actor, request: RevokeRequest) -> lis
                     else resolve_host_by_primary_name(connection, request.host or "")
                 )
                 host_id = str(host.host_id)
-                serials = [row.serial_number for row in certificate_records.live_certificates_of_host(connection, host_id, now)]
+                serials = [
+                    row.serial_number
+                    for row in certificate_records.live_certificates_of_host(
+                        connection, host_id, now
+                    )
+                ]
                 if not serials:
                     raise NotFoundError(
                         f"host {host.primary_name} ({host_id}) has no certificate to revoke: none is valid.",
@@ -75,17 +81,33 @@ def revoke(context: ServiceContext, actor: Actor, request: RevokeRequest) -> lis
                     )
             certificate_records.mark_revoked(connection, serials, now, reason_code)
             append_event(
-                connection, context, category="CERT", action="revoke", actor=actor,
-                target=",".join(serials), host_id=host_id, reason=reason,
+                connection,
+                context,
+                category="CERT",
+                action="revoke",
+                actor=actor,
+                target=",".join(serials),
+                host_id=host_id,
+                reason=reason,
                 details={"reason_code": reason_code, "serial_numbers": serials},
             )
     except HostcaError as error:
         record_failure(
-            context, error, category="CERT", action="revoke", actor=actor,
-            target=_target_of(request), host_id=host_id,
+            context,
+            error,
+            category="CERT",
+            action="revoke",
+            actor=actor,
+            target=_target_of(request),
+            host_id=host_id,
         )
         raise
     context.notify_revocation()
-    log.info("certificates_revoked", host_id=host_id, serial_numbers=serials, reason_code=reason_code,
-             actor=actor.name)
+    log.info(
+        "certificates_revoked",
+        host_id=host_id,
+        serial_numbers=serials,
+        reason_code=reason_code,
+        actor=actor.name,
+    )
     return serials

@@ -10,8 +10,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.hazmat.primitives.serialization import Encoding
+from sqlalchemy import Connection
 
-from hostca.ca.keystore import CertificateAuthority, create_ca, import_ca, load_ca, write_certificate, write_private_key
+from hostca.ca.keystore import (
+    CertificateAuthority,
+    create_ca,
+    import_ca,
+    load_ca,
+    write_certificate,
+    write_private_key,
+)
 from hostca.core.errors import ConflictError
 from hostca.core.fingerprints import fingerprint
 from hostca.core.keys import check_host_public_key, generate_private_key
@@ -88,7 +96,9 @@ def _initialize(request: InitRequest, data_dir: DataDir) -> InitResult:
         )
     primary_name = normalize_name(request.name or _fqdn())
     alt_names = [n for n in normalize_names(request.alt_names) if n != primary_name]
-    domain = request.domain or (primary_name.split(".", 1)[1] if "." in primary_name else primary_name)
+    domain = request.domain or (
+        primary_name.split(".", 1)[1] if "." in primary_name else primary_name
+    )
     now = utc_now()
 
     # The CA first: without it nothing else can be signed.
@@ -96,29 +106,49 @@ def _initialize(request: InitRequest, data_dir: DataDir) -> InitResult:
     request.data_dir.chmod(0o700)
     if request.import_certificate_pem is not None and request.import_key_pem is not None:
         ca = import_ca(
-            data_dir.ca_dir, request.import_certificate_pem, request.import_key_pem,
-            request.import_key_passphrase, request.ca_passphrase,
+            data_dir.ca_dir,
+            request.import_certificate_pem,
+            request.import_key_pem,
+            request.import_key_passphrase,
+            request.ca_passphrase,
         )
     else:
         ca = create_ca(
-            data_dir.ca_dir, key_type=request.key_type, common_name=f"hostca {domain} Root CA",
-            organization=domain, passphrase=request.ca_passphrase, now=now,
+            data_dir.ca_dir,
+            key_type=request.key_type,
+            common_name=f"hostca {domain} Root CA",
+            organization=domain,
+            passphrase=request.ca_passphrase,
+            now=now,
         )
     write_private_file(data_dir.token_hmac_key, secrets.token_bytes(32).hex().encode())
 
     database = database_for(data_dir, request.database_url)
     database.upgrade()
     public_base_url = f"https://{_url_host(primary_name)}:{DEFAULT_PORT}"
-    context = ServiceContext(database=database, ca=ca, token_hmac_key=data_dir.read_token_hmac_key(),
-                             public_base_url=public_base_url)
+    context = ServiceContext(
+        database=database,
+        ca=ca,
+        token_hmac_key=data_dir.read_token_hmac_key(),
+        public_base_url=public_base_url,
+    )
 
     host_id = str(uuid.uuid4())
     password = request.admin_password or secrets.token_urlsafe(18)
     actor = Actor(name="hostca-init", source_ip=None)
     with database.transaction() as connection:
-        append_event(connection, context, category="SEC_CONFIG", action="ca_create", actor=actor,
-                     target=fingerprint(ca.certificate, "sha256"),
-                     details={"key_type": request.key_type, "imported": request.import_certificate_pem is not None})
+        append_event(
+            connection,
+            context,
+            category="SEC_CONFIG",
+            action="ca_create",
+            actor=actor,
+            target=fingerprint(ca.certificate, "sha256"),
+            details={
+                "key_type": request.key_type,
+                "imported": request.import_certificate_pem is not None,
+            },
+        )
         _register_primary_host(connection, context, host_id, primary_name, alt_names, data_dir)
         create_user(connection, context, actor, request.admin_user, "security-admin", password)
     database.dispose()
@@ -128,8 +158,12 @@ def _initialize(request: InitRequest, data_dir: DataDir) -> InitResult:
         write_private_file(data_dir.initial_password, (password + "\n").encode())
         generated = data_dir.initial_password
     config = ServerConfig(
-        domain=domain, primary_name=primary_name, alt_names=alt_names, primary_host_id=host_id,
-        public_base_url=public_base_url, ca_key_encrypted=request.ca_passphrase is not None,
+        domain=domain,
+        primary_name=primary_name,
+        alt_names=alt_names,
+        primary_host_id=host_id,
+        public_base_url=public_base_url,
+        ca_key_encrypted=request.ca_passphrase is not None,
     )
     data_dir.write_config(config)
     return InitResult(
@@ -144,37 +178,75 @@ def _url_host(name: str) -> str:
     return f"[{name}]" if ":" in name else name
 
 
-def _register_primary_host(connection, context, host_id, primary_name, alt_names, data_dir) -> None:  # type: ignore[no-untyped-def]
+def _register_primary_host(
+    connection: Connection,
+    context: ServiceContext,
+    host_id: str,
+    primary_name: str,
+    alt_names: list[str],
+    data_dir: DataDir,
+) -> None:
     """Make the primary a host of its own domain, with a TLS certificate for its names."""
     now = context.clock()
-    host_records.insert_host(connection, host_id=host_id, primary_name=primary_name, created_at=now,
-                             is_primary_server=True)
+    host_records.insert_host(
+        connection,
+        host_id=host_id,
+        primary_name=primary_name,
+        created_at=now,
+        is_primary_server=True,
+    )
     for index, name in enumerate([primary_name, *alt_names]):
-        host_records.insert_name(connection, host_id=host_id, name=name, is_primary=index == 0,
-                                 state="approved", origin="admin", shared=False, created_at=now)
+        host_records.insert_name(
+            connection,
+            host_id=host_id,
+            name=name,
+            is_primary=index == 0,
+            state="approved",
+            origin="admin",
+            shared=False,
+            created_at=now,
+        )
     issue_server_certificate(connection, context, host_id, data_dir)
 
 
-def issue_server_certificate(connection, context, host_id: str, data_dir: DataDir) -> None:  # type: ignore[no-untyped-def]
+def issue_server_certificate(
+    connection: Connection, context: ServiceContext, host_id: str, data_dir: DataDir
+) -> None:
     key = generate_private_key("ec-p256")
     issued = issue_certificate(
-        connection, context, host_id=host_id, public_key=check_host_public_key(key.public_key()),
-        lifetime=load_domain_settings(connection).certificate_lifetime, now=context.clock(),
+        connection,
+        context,
+        host_id=host_id,
+        public_key=check_host_public_key(key.public_key()),
+        lifetime=load_domain_settings(connection).certificate_lifetime,
+        now=context.clock(),
     )
     write_private_key(data_dir.tls_key, key, None)
     data_dir.tls_certificate.write_text(issued.certificate_pem + issued.ca_certificate_pem)
-    append_event(connection, context, category="CERT", action="enroll", actor=Actor(name="hostca-server"),
-                 target=issued.serial_number, host_id=host_id, details={"names": list(issued.names), "primary_server": True})
+    append_event(
+        connection,
+        context,
+        category="CERT",
+        action="enroll",
+        actor=Actor(name="hostca-server"),
+        target=issued.serial_number,
+        host_id=host_id,
+        details={"names": list(issued.names), "primary_server": True},
+    )
 
 
-def open_context(data_dir: DataDir, *, ca_passphrase: bytes | None, database_url: str | None) -> ServiceContext:
+def open_context(
+    data_dir: DataDir, *, ca_passphrase: bytes | None, database_url: str | None
+) -> ServiceContext:
     """Load an initialized data directory into a service context."""
     config = data_dir.read_config()
     ca: CertificateAuthority = load_ca(data_dir.ca_dir, ca_passphrase)
     database = database_for(data_dir, database_url)
     database.check_schema()
     return ServiceContext(
-        database=database, ca=ca, token_hmac_key=data_dir.read_token_hmac_key(),
+        database=database,
+        ca=ca,
+        token_hmac_key=data_dir.read_token_hmac_key(),
         public_base_url=config.public_base_url,
     )
 

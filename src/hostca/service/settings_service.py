@@ -25,10 +25,17 @@ def change_setting(context: ServiceContext, actor: Actor, key: str, value: str) 
             old = load_domain_settings(connection).as_dict()[name]
             setting_records.write_setting(connection, name, typed, context.clock())
             append_event(
-                connection, context, category="SEC_CONFIG", action="setting_change", actor=actor,
-                target=name, details={"old": old, "new": typed},
+                connection,
+                context,
+                category="SEC_CONFIG",
+                action="setting_change",
+                actor=actor,
+                target=name,
+                details={"old": old, "new": typed},
             )
             return load_domain_settings(connection).as_dict()
     except HostcaError as error:
-        record_failure(context, error, category="SEC_CONFIG", action="setting_change", actor=actor, target=key)
+        record_failure(
+            context, error, category="SEC_CONFIG", action="setting_change", actor=actor, target=key
+        )
         raise

@@ -99,7 +99,8 @@ def _validate(request: CreateTokenRequest, now: datetime) -> tuple[str, int, dat
     name = validate_token_name(request.name)
     if request.kind not in ("authorization", "reissue"):
         raise InvalidRequestError(
-            f"{request.kind}: unknown token kind; use authorization or reissue.", code="invalid_request"
+            f"{request.kind}: unknown token kind; use authorization or reissue.",
+            code="invalid_request",
         )
     if request.kind == "reissue" and not (request.host or request.host_id):
         raise InvalidRequestError(
@@ -112,11 +113,15 @@ def _validate(request: CreateTokenRequest, now: datetime) -> tuple[str, int, dat
             code="invalid_request",
         )
     max_uses = _check_max_uses(request.kind, request.max_uses)
-    valid_until = resolve_valid_until(now, valid_for=request.valid_for, valid_until=request.valid_until)
+    valid_until = resolve_valid_until(
+        now, valid_for=request.valid_for, valid_until=request.valid_until
+    )
     return name, max_uses, valid_until, validate_reason(request.reason)
 
 
-def create_token(context: ServiceContext, actor: Actor, request: CreateTokenRequest) -> CreatedToken:
+def create_token(
+    context: ServiceContext, actor: Actor, request: CreateTokenRequest
+) -> CreatedToken:
     """Create a token and return its value, which is shown this once and never stored."""
     now = context.clock()
     target = request.name
@@ -126,7 +131,9 @@ def create_token(context: ServiceContext, actor: Actor, request: CreateTokenRequ
         value = generate_token_value()
         with context.database.transaction() as connection:
             if request.kind == "reissue":
-                host_id = resolve_host_for_reissue(connection, host=request.host, host_id=request.host_id)
+                host_id = resolve_host_for_reissue(
+                    connection, host=request.host, host_id=request.host_id
+                )
             if token_records.find_live_token_by_name(connection, name) is not None:
                 raise ConflictError(
                     f"{name}: a token with this name exists; choose another name or delete it first.",
@@ -154,16 +161,26 @@ def create_token(context: ServiceContext, actor: Actor, request: CreateTokenRequ
                 target=name,
                 host_id=host_id,
                 reason=reason,
-                details={"kind": request.kind, "max_uses": max_uses, "valid_until": valid_until.isoformat()},
+                details={
+                    "kind": request.kind,
+                    "max_uses": max_uses,
+                    "valid_until": valid_until.isoformat(),
+                },
             )
             row = token_records.find_live_token_by_name(connection, name)
     except HostcaError as error:
         record_failure(
-            context, error, category="TOKEN", action="create", actor=actor, target=target,
-            host_id=host_id, reason=request.reason if request.reason and len(request.reason) <= 512 else None,
+            context,
+            error,
+            category="TOKEN",
+            action="create",
+            actor=actor,
+            target=target,
+            host_id=host_id,
+            reason=request.reason if request.reason and len(request.reason) <= 512 else None,
         )
         raise
-    assert row is not None  # noqa: S101 - inserted in the same transaction
+    assert row is not None
     return CreatedToken(view=token_view(row, now), value=value)
 
 
@@ -179,7 +196,8 @@ def _find_named(connection: Connection, name: str) -> Row[Any]:
     row = token_records.find_live_token_by_name(connection, name)
     if row is None:
         raise NotFoundError(
-            f"{name}: no such token; 'hostca token list' shows the existing ones.", code="token_not_found"
+            f"{name}: no such token; 'hostca token list' shows the existing ones.",
+            code="token_not_found",
         )
     return row
 
@@ -198,8 +216,14 @@ def delete_token(context: ServiceContext, actor: Actor, name: str, reason: str |
             row = _find_named(connection, name)
             token_records.mark_token_deleted(connection, row.id, now)
             append_event(
-                connection, context, category="TOKEN", action="delete", actor=actor,
-                target=name, host_id=row.host_id, reason=reason,
+                connection,
+                context,
+                category="TOKEN",
+                action="delete",
+                actor=actor,
+                target=name,
+                host_id=row.host_id,
+                reason=reason,
             )
     except HostcaError as error:
         record_failure(context, error, category="TOKEN", action="delete", actor=actor, target=name)
@@ -212,7 +236,11 @@ def cleanup_tokens(context: ServiceContext, actor: Actor) -> list[str]:
     with context.database.transaction() as connection:
         removed = token_records.purge_unusable_tokens(connection, now)
         append_event(
-            connection, context, category="TOKEN", action="cleanup", actor=actor,
+            connection,
+            context,
+            category="TOKEN",
+            action="cleanup",
+            actor=actor,
             details={"removed": removed},
         )
     return removed

@@ -16,7 +16,15 @@ from hostca.service.audit_log import append_event, record_failure
 from hostca.service.context import Actor, ServiceContext
 from hostca.store import user_records
 
-__all__ = ["ROLES", "SESSION_LIFETIME", "AdminIdentity", "authenticate_session", "create_user", "login", "logout"]
+__all__ = [
+    "ROLES",
+    "SESSION_LIFETIME",
+    "AdminIdentity",
+    "authenticate_session",
+    "create_user",
+    "login",
+    "logout",
+]
 
 ROLES = ("security-admin", "operator", "auditor")
 SESSION_LIFETIME = timedelta(hours=24)
@@ -56,18 +64,38 @@ def check_password_strength(password: str) -> None:
         )
 
 
-def create_user(connection: Connection, context: ServiceContext, actor: Actor, name: str, role: str, password: str) -> None:
+def create_user(
+    connection: Connection,
+    context: ServiceContext,
+    actor: Actor,
+    name: str,
+    role: str,
+    password: str,
+) -> None:
     if role not in ROLES:
-        raise InvalidRequestError(f"{role}: unknown role; use one of {', '.join(ROLES)}.", code="role_invalid")
+        raise InvalidRequestError(
+            f"{role}: unknown role; use one of {', '.join(ROLES)}.", code="role_invalid"
+        )
     check_password_strength(password)
     if user_records.find_user(connection, name) is not None:
         raise ConflictError(f"{name}: a user with this name exists.", code="user_exists")
     user_records.insert_user(
-        connection, name=name, role=role, password_hash=_hasher.hash(password), disabled=False,
+        connection,
+        name=name,
+        role=role,
+        password_hash=_hasher.hash(password),
+        disabled=False,
         created_at=context.clock(),
     )
-    append_event(connection, context, category="SEC_CONFIG", action="user_add", actor=actor, target=name,
-                 details={"role": role})
+    append_event(
+        connection,
+        context,
+        category="SEC_CONFIG",
+        action="user_add",
+        actor=actor,
+        target=name,
+        details={"role": role},
+    )
 
 
 def login(context: ServiceContext, name: str, password: str, source_ip: str | None) -> LoginResult:
@@ -77,19 +105,33 @@ def login(context: ServiceContext, name: str, password: str, source_ip: str | No
         now = context.clock()
         with context.database.transaction() as connection:
             user = user_records.find_user(connection, name)
-            if not _password_matches(None if user is None else user.password_hash, password) or user is None or user.disabled:
+            if (
+                not _password_matches(None if user is None else user.password_hash, password)
+                or user is None
+                or user.disabled
+            ):
                 raise UnauthorizedError(
-                    "the user name or password is not correct.", code="login_failed",
-                    details={"user_known": user is not None, "disabled": bool(user and user.disabled)},
+                    "the user name or password is not correct.",
+                    code="login_failed",
+                    details={
+                        "user_known": user is not None,
+                        "disabled": bool(user and user.disabled),
+                    },
                 )
             secret = secrets.token_urlsafe(32)
             expires_at = now + SESSION_LIFETIME
             user_records.insert_session(
-                connection, secret_hash=_session_hash(secret), user_id=user.id, created_at=now, expires_at=expires_at
+                connection,
+                secret_hash=_session_hash(secret),
+                user_id=user.id,
+                created_at=now,
+                expires_at=expires_at,
             )
-            append_event(connection, context, category="LOGIN", action="login", actor=actor, target=name)
+            append_event(
+                connection, context, category="LOGIN", action="login", actor=actor, target=name
+            )
             session = user_records.find_session(connection, _session_hash(secret))
-            assert session is not None  # noqa: S101 - inserted above
+            assert session is not None
     except HostcaError as error:
         record_failure(context, error, category="LOGIN", action="login", actor=actor, target=name)
         raise
@@ -103,7 +145,9 @@ def _password_matches(stored_hash: str | None, password: str) -> bool:
         return False
 
 
-def authenticate_session(context: ServiceContext, secret: str, source_ip: str | None) -> AdminIdentity:
+def authenticate_session(
+    context: ServiceContext, secret: str, source_ip: str | None
+) -> AdminIdentity:
     """Return the administrator of a bearer session secret, or raise ``unauthorized``."""
     now = context.clock()
     with context.database.engine.connect() as connection:
@@ -119,9 +163,15 @@ def authenticate_session(context: ServiceContext, secret: str, source_ip: str | 
         problem = "the user of this session is disabled."
     if problem is not None:
         error = UnauthorizedError(problem, code="session_invalid")
-        record_failure(context, error, category="LOGIN", action="authenticate", actor=Actor.anonymous(source_ip))
+        record_failure(
+            context,
+            error,
+            category="LOGIN",
+            action="authenticate",
+            actor=Actor.anonymous(source_ip),
+        )
         raise error
-    assert session is not None  # noqa: S101 - checked above
+    assert session is not None
     return AdminIdentity(session.name, session.role, session.id)
 
 
@@ -130,5 +180,11 @@ def logout(context: ServiceContext, identity: AdminIdentity, source_ip: str | No
         return
     with context.database.transaction() as connection:
         user_records.end_session(connection, identity.session_id, context.clock())
-        append_event(connection, context, category="LOGIN", action="logout", actor=identity.actor(source_ip),
-                     target=identity.name)
+        append_event(
+            connection,
+            context,
+            category="LOGIN",
+            action="logout",
+            actor=identity.actor(source_ip),
+            target=identity.name,
+        )

@@ -33,7 +33,9 @@ def find_certificate(connection: Connection, serial_number: str) -> Row[Any] | N
     ).one_or_none()
 
 
-def live_certificates_of_host(connection: Connection, host_id: str, now: datetime) -> list[Row[Any]]:
+def live_certificates_of_host(
+    connection: Connection, host_id: str, now: datetime
+) -> list[Row[Any]]:
     """Return the host's certificates that are neither revoked nor expired."""
     return list(
         connection.execute(
@@ -50,16 +52,22 @@ def mark_superseded(connection: Connection, serial_numbers: list[str]) -> None:
     if serial_numbers:
         connection.execute(
             update(certificates)
-            .where(certificates.c.serial_number.in_(serial_numbers), certificates.c.status == "valid")
+            .where(
+                certificates.c.serial_number.in_(serial_numbers), certificates.c.status == "valid"
+            )
             .values(status="superseded")
         )
 
 
-def mark_revoked(connection: Connection, serial_numbers: list[str], now: datetime, reason: str) -> None:
+def mark_revoked(
+    connection: Connection, serial_numbers: list[str], now: datetime, reason: str
+) -> None:
     if serial_numbers:
         connection.execute(
             update(certificates)
-            .where(certificates.c.serial_number.in_(serial_numbers), certificates.c.status != "revoked")
+            .where(
+                certificates.c.serial_number.in_(serial_numbers), certificates.c.status != "revoked"
+            )
             .values(status="revoked", revoked_at=now, revocation_reason=reason)
         )
 
@@ -109,4 +117,6 @@ def insert_crl(connection: Connection, **values: Any) -> None:
 
 
 def latest_crl(connection: Connection) -> Row[Any] | None:
-    return connection.execute(select(crls).order_by(crls.c.crl_number.desc()).limit(1)).one_or_none()
+    return connection.execute(
+        select(crls).order_by(crls.c.crl_number.desc()).limit(1)
+    ).one_or_none()

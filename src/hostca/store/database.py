@@ -108,7 +108,9 @@ class Database:
             return
         if current is None:
             message = f"the database at {self.url_for_display} has no hostca schema; run 'hostca server init' first."
-        elif current in {rev.revision for rev in ScriptDirectory(str(MIGRATIONS_DIR)).walk_revisions()}:
+        elif current in {
+            rev.revision for rev in ScriptDirectory(str(MIGRATIONS_DIR)).walk_revisions()
+        }:
             message = (
                 f"the database schema is at revision {current}, older than {head} that this "
                 "hostca needs; run 'hostca server migrate' first."

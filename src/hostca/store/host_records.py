@@ -36,7 +36,9 @@ def find_host(connection: Connection, host_id: str) -> Row[Any] | None:
     return connection.execute(select(hosts).where(hosts.c.host_id == host_id)).one_or_none()
 
 
-def find_name_owners(connection: Connection, name: str, *, approved_only: bool = True) -> list[Row[Any]]:
+def find_name_owners(
+    connection: Connection, name: str, *, approved_only: bool = True
+) -> list[Row[Any]]:
     """Return the name rows for ``name`` joined with their host, primary names first."""
     query = (
         select(host_names, hosts.c.primary_name, hosts.c.first_issued_at)
@@ -118,7 +120,9 @@ def list_hosts(
         query = query.where(condition)
         count_query = count_query.where(condition)
     rows = list(
-        connection.execute(query.order_by(hosts.c.primary_name, hosts.c.host_id).limit(limit).offset(offset))
+        connection.execute(
+            query.order_by(hosts.c.primary_name, hosts.c.host_id).limit(limit).offset(offset)
+        )
     )
     total = int(connection.execute(count_query).scalar_one())
     return rows, total

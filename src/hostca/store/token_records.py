@@ -23,7 +23,7 @@ __all__ = [
 def insert_token(connection: Connection, **values: Any) -> int:
     result = connection.execute(insert(tokens).values(**values))
     primary_key = result.inserted_primary_key
-    assert primary_key is not None  # noqa: S101 - every insert into a table with an id returns it
+    assert primary_key is not None
     return int(primary_key[0])
 
 

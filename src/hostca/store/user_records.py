@@ -9,7 +9,14 @@ from sqlalchemy import Connection, Row, insert, select, update
 
 from hostca.store.tables import sessions, users
 
-__all__ = ["end_session", "find_session", "find_user", "insert_session", "insert_user", "list_users"]
+__all__ = [
+    "end_session",
+    "find_session",
+    "find_user",
+    "insert_session",
+    "insert_user",
+    "list_users",
+]
 
 
 def insert_user(connection: Connection, **values: Any) -> None:

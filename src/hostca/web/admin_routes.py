@@ -72,8 +72,12 @@ class SettingBody(BaseModel):
 @router.post("/login")
 def post_login(body: LoginBody, request: Request, context: Context) -> dict[str, Any]:
     result = user_service.login(context, body.user, body.password, source_ip(request))
-    return {"session": result.secret, "expires_at": result.expires_at, "user": result.identity.name,
-            "role": result.identity.role}
+    return {
+        "session": result.secret,
+        "expires_at": result.expires_at,
+        "user": result.identity.name,
+        "role": result.identity.role,
+    }
 
 
 @router.post("/logout")
@@ -94,12 +98,16 @@ def get_whoami(admin: Admin) -> dict[str, Any]:
 def post_token(body: TokenBody, admin: Admin, request: Request, context: Context) -> dict[str, Any]:
     action = "token.create_reissue" if body.kind == "reissue" else "token.create_authorization"
     actor = authorize(context, admin, action, request)
-    created = token_service.create_token(context, actor, token_service.CreateTokenRequest(**body.model_dump()))
+    created = token_service.create_token(
+        context, actor, token_service.CreateTokenRequest(**body.model_dump())
+    )
     return {**created.view, "value": created.value}
 
 
 @router.get("/tokens")
-def get_tokens(admin: Admin, request: Request, context: Context, all: bool = False) -> list[dict[str, Any]]:
+def get_tokens(
+    admin: Admin, request: Request, context: Context, all: bool = False
+) -> list[dict[str, Any]]:
     authorize(context, admin, "view", request)
     return token_service.list_tokens(context, include_all=all)
 
@@ -117,7 +125,9 @@ def get_token(name: str, admin: Admin, request: Request, context: Context) -> di
 
 
 @router.delete("/tokens/{name}")
-def delete_token(name: str, admin: Admin, request: Request, context: Context, reason: str | None = None) -> dict[str, Any]:
+def delete_token(
+    name: str, admin: Admin, request: Request, context: Context, reason: str | None = None
+) -> dict[str, Any]:
     actor = authorize(context, admin, "token.delete", request)
     token_service.delete_token(context, actor, name, reason)
     return {"name": name, "deleted": True}
@@ -127,8 +137,14 @@ def delete_token(name: str, admin: Admin, request: Request, context: Context, re
 
 
 @router.get("/hosts")
-def get_hosts(admin: Admin, request: Request, context: Context, search: str | None = None,
-              limit: int = 100, offset: int = 0) -> dict[str, Any]:
+def get_hosts(
+    admin: Admin,
+    request: Request,
+    context: Context,
+    search: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> dict[str, Any]:
     authorize(context, admin, "view", request)
     return host_service.list_hosts(context, search=search, limit=limit, offset=offset)
 
@@ -152,13 +168,17 @@ def get_host(reference: str, admin: Admin, request: Request, context: Context) -
 
 
 @router.post("/hosts/{reference}/mappings", status_code=201)
-def post_mapping(reference: str, body: MappingBody, admin: Admin, request: Request, context: Context) -> dict[str, Any]:
+def post_mapping(
+    reference: str, body: MappingBody, admin: Admin, request: Request, context: Context
+) -> dict[str, Any]:
     actor = authorize(context, admin, "mapping.add", request)
     return host_service.add_mapping(context, actor, reference, body.name, shared=body.shared)
 
 
 @router.delete("/hosts/{reference}/mappings/{name}")
-def delete_mapping(reference: str, name: str, admin: Admin, request: Request, context: Context) -> dict[str, Any]:
+def delete_mapping(
+    reference: str, name: str, admin: Admin, request: Request, context: Context
+) -> dict[str, Any]:
     actor = authorize(context, admin, "mapping.remove", request)
     return host_service.remove_mapping(context, actor, reference, name)
 
@@ -167,20 +187,33 @@ def delete_mapping(reference: str, name: str, admin: Admin, request: Request, co
 
 
 @router.get("/certificates")
-def get_certificates(admin: Admin, request: Request, context: Context, host: str | None = None,
-                     status: str | None = None, limit: int = 1000, offset: int = 0) -> list[dict[str, Any]]:
+def get_certificates(
+    admin: Admin,
+    request: Request,
+    context: Context,
+    host: str | None = None,
+    status: str | None = None,
+    limit: int = 1000,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
     authorize(context, admin, "view", request)
-    return certificate_views.list_certificates(context, host=host, status=status, limit=limit, offset=offset)
+    return certificate_views.list_certificates(
+        context, host=host, status=status, limit=limit, offset=offset
+    )
 
 
 @router.get("/certificates/{serial}")
-def get_certificate(serial: str, admin: Admin, request: Request, context: Context) -> dict[str, Any]:
+def get_certificate(
+    serial: str, admin: Admin, request: Request, context: Context
+) -> dict[str, Any]:
     authorize(context, admin, "view", request)
     return certificate_views.show_certificate(context, serial)
 
 
 @router.post("/certificates/revoke")
-def post_revoke(body: RevokeBody, admin: Admin, request: Request, context: Context) -> dict[str, Any]:
+def post_revoke(
+    body: RevokeBody, admin: Admin, request: Request, context: Context
+) -> dict[str, Any]:
     actor = authorize(context, admin, "cert.revoke", request)
     serials = revoke(context, actor, RevokeRequest(**body.model_dump()))
     return {"revoked": serials}
@@ -190,16 +223,30 @@ def post_revoke(body: RevokeBody, admin: Admin, request: Request, context: Conte
 
 
 @router.get("/audit")
-def get_audit(admin: Admin, request: Request, context: Context, category: str | None = None,
-              since: str | None = None, host: str | None = None, actor: str | None = None,
-              limit: int = 1000, offset: int = 0) -> list[dict[str, Any]]:
+def get_audit(
+    admin: Admin,
+    request: Request,
+    context: Context,
+    category: str | None = None,
+    since: str | None = None,
+    host: str | None = None,
+    actor: str | None = None,
+    limit: int = 1000,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
     authorize(context, admin, "audit.view", request)
     since_time: datetime | None = parse_timestamp(since) if since else None
     host_id = None
     if host:
         host_id = host_service.show_host(context, host)["host_id"]
-    query = audit_service.AuditQuery(category=category, since=since_time, host_id=host_id, actor=actor,
-                                      limit=limit, offset=offset)
+    query = audit_service.AuditQuery(
+        category=category,
+        since=since_time,
+        host_id=host_id,
+        actor=actor,
+        limit=limit,
+        offset=offset,
+    )
     return audit_service.list_events(context, query)
 
 
@@ -207,8 +254,11 @@ def get_audit(admin: Admin, request: Request, context: Context, category: str | 
 def get_audit_verify(admin: Admin, request: Request, context: Context) -> dict[str, Any]:
     authorize(context, admin, "audit.view", request)
     count, breaks = audit_service.verify_events(context)
-    return {"events": count, "intact": not breaks,
-            "breaks": [{"sequence": b.sequence, "problem": b.problem} for b in breaks]}
+    return {
+        "events": count,
+        "intact": not breaks,
+        "breaks": [{"sequence": b.sequence, "problem": b.problem} for b in breaks],
+    }
 
 
 @router.get("/settings")
@@ -219,6 +269,8 @@ def get_settings(admin: Admin, request: Request, context: Context) -> dict[str, 
 
 @router.patch("/settings/{key}")
 @router.put("/settings/{key}")
-def put_setting(key: str, body: SettingBody, admin: Admin, request: Request, context: Context) -> dict[str, Any]:
+def put_setting(
+    key: str, body: SettingBody, admin: Admin, request: Request, context: Context
+) -> dict[str, Any]:
     actor = authorize(context, admin, "settings.change", request)
     return settings_service.change_setting(context, actor, key, str(body.value))

@@ -42,8 +42,14 @@ def get_admin(request: Request, context: Context) -> AdminIdentity:
             "'Authorization: Bearer <session>'.",
             code="unauthorized",
         )
-        record_failure(context, error, category="LOGIN", action="authenticate", actor=Actor.anonymous(source_ip(request)),
-                       target=request.url.path)
+        record_failure(
+            context,
+            error,
+            category="LOGIN",
+            action="authenticate",
+            actor=Actor.anonymous(source_ip(request)),
+            target=request.url.path,
+        )
         raise error
     return authenticate_session(context, secret.strip(), source_ip(request))
 
@@ -51,12 +57,21 @@ def get_admin(request: Request, context: Context) -> AdminIdentity:
 Admin = Annotated[AdminIdentity, Depends(get_admin)]
 
 
-def authorize(context: ServiceContext, admin: AdminIdentity, action: str, request: Request) -> Actor:
+def authorize(
+    context: ServiceContext, admin: AdminIdentity, action: str, request: Request
+) -> Actor:
     """Check the permission table; audit and raise ``forbidden`` when the role lacks it."""
     actor = admin.actor(source_ip(request))
     try:
         check_permission(admin.role, action, admin.name)
     except HostcaError as error:
-        record_failure(context, error, category="SEC_CONFIG", action="authorize", actor=actor, target=request.url.path)
+        record_failure(
+            context,
+            error,
+            category="SEC_CONFIG",
+            action="authorize",
+            actor=actor,
+            target=request.url.path,
+        )
         raise
     return actor

@@ -22,12 +22,20 @@ router = APIRouter(prefix="/api/v1", tags=["hosts"])
 
 
 class EnrolBody(BaseModel):
-    csr: str = Field(description="PEM certificate signing request made on the host.", max_length=65536)
-    token: str | None = Field(default=None, description="Authorization or reissue token value.", max_length=256)
+    csr: str = Field(
+        description="PEM certificate signing request made on the host.", max_length=65536
+    )
+    token: str | None = Field(
+        default=None, description="Authorization or reissue token value.", max_length=256
+    )
 
 
 class RenewBody(BaseModel):
-    csr: str | None = Field(default=None, description="A CSR for a new key; leave out to keep the key.", max_length=65536)
+    csr: str | None = Field(
+        default=None,
+        description="A CSR for a new key; leave out to keep the key.",
+        max_length=65536,
+    )
 
 
 def issued_view(issued: IssuedCertificate) -> dict[str, Any]:
@@ -44,15 +52,22 @@ def issued_view(issued: IssuedCertificate) -> dict[str, Any]:
 @router.post("/enroll")
 def post_enroll(body: EnrolBody, request: Request, context: Context) -> dict[str, Any]:
     """Issue a host's certificate from a CSR, authorized by a token or the deployment policy."""
-    issued = enroll(context, EnrolRequest(csr_pem=body.csr, token_value=body.token, source_ip=source_ip(request)))
+    issued = enroll(
+        context,
+        EnrolRequest(csr_pem=body.csr, token_value=body.token, source_ip=source_ip(request)),
+    )
     return issued_view(issued)
 
 
 @router.post("/renew")
 def post_renew(body: RenewBody, request: Request, context: Context) -> dict[str, Any]:
     """Renew the certificate the host presented in the TLS handshake."""
-    issued = renew(context, RenewRequest(peer_der=peer_certificate(request), csr_pem=body.csr,
-                                         source_ip=source_ip(request)))
+    issued = renew(
+        context,
+        RenewRequest(
+            peer_der=peer_certificate(request), csr_pem=body.csr, source_ip=source_ip(request)
+        ),
+    )
     return issued_view(issued)
 
 

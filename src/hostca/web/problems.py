@@ -19,8 +19,13 @@ PROBLEM_TYPE_BASE = "https://hostca.invalid/problems/"
 log = structlog.get_logger("hostca.web")
 
 
-def problem_response(status: int, code: str, detail: str, extra: dict[str, Any] | None = None,
-                     headers: dict[str, str] | None = None) -> JSONResponse:
+def problem_response(
+    status: int,
+    code: str,
+    detail: str,
+    extra: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
     body = {
         "type": PROBLEM_TYPE_BASE + code,
         "title": HTTPStatus(status).phrase,
@@ -29,36 +34,56 @@ def problem_response(status: int, code: str, detail: str, extra: dict[str, Any] 
         "code": code,
         **(extra or {}),
     }
-    return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
+    return JSONResponse(
+        body, status_code=status, media_type="application/problem+json", headers=headers
+    )
 
 
 async def _hostca_error(request: Request, error: Exception) -> JSONResponse:
-    assert isinstance(error, HostcaError)  # noqa: S101 - registered for HostcaError only
-    log.info("request_failed", path=request.url.path, status=error.status, code=error.code,
-             request_id=request.headers.get("x-request-id"))
+    assert isinstance(error, HostcaError)
+    log.info(
+        "request_failed",
+        path=request.url.path,
+        status=error.status,
+        code=error.code,
+        request_id=request.headers.get("x-request-id"),
+    )
     return problem_response(error.status, error.code, error.message)
 
 
 async def _validation_error(request: Request, error: Exception) -> JSONResponse:
-    assert isinstance(error, RequestValidationError)  # noqa: S101 - registered for this type only
+    assert isinstance(error, RequestValidationError)
     first = error.errors()[0] if error.errors() else {}
     where = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
     detail = f"{where or 'request'}: {first.get('msg', 'invalid value')}; fix the request body and try again."
-    return problem_response(422, "invalid_request", detail, {"errors": [
-        {"loc": list(e.get("loc", ())), "msg": e.get("msg")} for e in error.errors()
-    ]})
+    return problem_response(
+        422,
+        "invalid_request",
+        detail,
+        {"errors": [{"loc": list(e.get("loc", ())), "msg": e.get("msg")} for e in error.errors()]},
+    )
 
 
 async def _http_error(request: Request, error: Exception) -> JSONResponse:
-    assert isinstance(error, StarletteHTTPException)  # noqa: S101 - registered for this type only
-    code = "not_found" if error.status_code == 404 else "method_not_allowed" if error.status_code == 405 else "http_error"
-    detail = f"{request.url.path}: {error.detail}" if error.status_code == 404 else str(error.detail)
+    assert isinstance(error, StarletteHTTPException)
+    code = (
+        "not_found"
+        if error.status_code == 404
+        else "method_not_allowed"
+        if error.status_code == 405
+        else "http_error"
+    )
+    detail = (
+        f"{request.url.path}: {error.detail}" if error.status_code == 404 else str(error.detail)
+    )
     return problem_response(error.status_code, code, detail)
 
 
 async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
     log.exception("internal_error", path=request.url.path)
-    return problem_response(500, "internal_error", "internal error; the server log has the details.")
+    return problem_response(
+        500, "internal_error", "internal error; the server log has the details."
+    )
 
 
 def install_problem_handlers(app: Any) -> None:

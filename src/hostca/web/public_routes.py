@@ -23,7 +23,9 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/api/v1/ca", tags=["public"], response_model=None)
-def get_ca(context: Context, format: Literal["json", "pem", "der"] = "json") -> Response | dict[str, object]:
+def get_ca(
+    context: Context, format: Literal["json", "pem", "der"] = "json"
+) -> Response | dict[str, object]:
     """Return the CA certificates with their fingerprints, or the bare PEM or DER certificate."""
     certificate = context.ca.certificate
     pem = certificate.public_bytes(Encoding.PEM).decode("ascii")
@@ -32,14 +34,16 @@ def get_ca(context: Context, format: Literal["json", "pem", "der"] = "json") -> 
     if format == "der":
         return Response(certificate.public_bytes(Encoding.DER), media_type="application/pkix-cert")
     return {
-        "certificates": [{
-            "pem": pem,
-            "subject": certificate.subject.rfc4514_string(),
-            "sha256": fingerprint(certificate, "sha256"),
-            "sha1": fingerprint(certificate, "sha1"),
-            "not_before": iso_utc(certificate.not_valid_before_utc),
-            "not_after": iso_utc(certificate.not_valid_after_utc),
-        }]
+        "certificates": [
+            {
+                "pem": pem,
+                "subject": certificate.subject.rfc4514_string(),
+                "sha256": fingerprint(certificate, "sha256"),
+                "sha1": fingerprint(certificate, "sha1"),
+                "not_before": iso_utc(certificate.not_valid_before_utc),
+                "not_after": iso_utc(certificate.not_valid_after_utc),
+            }
+        ]
     }
 
 

@@ -23,4 +23,6 @@ def _default(value: Any) -> Any:
 
 class UtcJSONResponse(JSONResponse):
     def render(self, content: Any) -> bytes:
-        return json.dumps(content, default=_default, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return json.dumps(
+            content, default=_default, ensure_ascii=False, separators=(",", ":")
+        ).encode("utf-8")

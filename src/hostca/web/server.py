@@ -123,11 +123,11 @@ def build_config(context: ServiceContext, data_dir: DataDir, listen: str) -> uvi
     )
     config.load()
     tls = config.ssl
-    assert tls is not None  # noqa: S101 - set by load() because a certificate file was given
+    assert tls is not None
     tls.minimum_version = ssl.TLSVersion.TLSv1_2
     # A TLS 1.2 client must not swap certificates in the middle of a connection.
     tls.options |= ssl.OP_NO_RENEGOTIATION
-    tls.verify_flags |= VERIFY_NO_CHECK_TIME  # type: ignore[assignment]
+    tls.verify_flags |= VERIFY_NO_CHECK_TIME
     return config
 
 
@@ -136,9 +136,13 @@ def serve(context: ServiceContext, data_dir: DataDir, listen: str) -> None:
     config = build_config(context, data_dir, listen)
     refresher = CrlRefresher(context)
     refresher.start()
-    log.info("server_started", listen=listen, data_dir=str(data_dir.root),
-             database=context.database.url_for_display,
-             ca_sha256=fingerprint(context.ca.certificate, "sha256"))
+    log.info(
+        "server_started",
+        listen=listen,
+        data_dir=str(data_dir.root),
+        database=context.database.url_for_display,
+        ca_sha256=fingerprint(context.ca.certificate, "sha256"),
+    )
     try:
         uvicorn.Server(config).run()
     finally:

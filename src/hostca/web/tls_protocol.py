@@ -17,7 +17,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 __all__ = ["PeerCertificateProtocol"]
 
 
-class PeerCertificateProtocol(HttpToolsProtocol):  # type: ignore[misc]
+class PeerCertificateProtocol(HttpToolsProtocol):
     """HttpToolsProtocol that exposes the TLS peer certificate in the ASGI scope."""
 
     _tls_extension: dict[str, Any] | None = None
@@ -39,4 +39,5 @@ class PeerCertificateProtocol(HttpToolsProtocol):  # type: ignore[misc]
     def on_message_begin(self) -> None:
         super().on_message_begin()
         if self._tls_extension is not None:
-            self.scope["extensions"] = {"tls": self._tls_extension}
+            extensions: dict[str, Any] = {"tls": self._tls_extension}
+            self.scope["extensions"] = extensions
