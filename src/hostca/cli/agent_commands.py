@@ -1,0 +1,454 @@
+"""``hostca agent``: the host side. Trust the CA, enrol, renew, check and forget.
+
+The commands are thin: each one reads its options, calls one function of
+``hostca.agent`` and prints the result. Modules that need httpx or most of
+cryptography are imported inside the commands, so ``hostca agent status`` and
+``--help`` start without them.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from hostca.agent.state import StateDir, default_state_dir
+from hostca.cli.output import emit, format_time, json_option
+from hostca.core.errors import ForbiddenError, InvalidRequestError
+from hostca.core.keys import HOST_KEY_TYPES
+
+if TYPE_CHECKING:
+    from hostca.agent.certificates import IssuedCertificate
+    from hostca.agent.trust import CaCertificate
+
+__all__ = ["agent"]
+
+DEFAULT_TIMEOUT_SECONDS = 30.0
+# Stands for "--token given without a value": the value is then prompted for.
+_PROMPT_MARKER = "\0prompt"
+
+_SERVER_HELP = "Primary server as HOST, HOST:PORT or https://HOST[:PORT]; the default port is 1556."
+
+
+@dataclass(frozen=True)
+class AgentContext:
+    """Options of the ``agent`` group that every subcommand uses."""
+
+    state: StateDir
+    timeout: float
+
+
+pass_agent_context = click.make_pass_decorator(AgentContext)
+
+
+@click.group("agent")
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="HOSTCA_STATE_DIR",
+    help="Directory of the agent's key, certificate, trusted CA and settings "
+    "[env: HOSTCA_STATE_DIR]. Default: /var/lib/hostca-agent for root, "
+    "otherwise $XDG_DATA_HOME/hostca-agent (~/.local/share/hostca-agent).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=DEFAULT_TIMEOUT_SECONDS,
+    show_default=True,
+    help="Seconds to wait for a connection to the primary and for each response.",
+)
+@click.pass_context
+def agent(ctx: click.Context, state_dir: Path | None, timeout: float) -> None:
+    """Host side: trust the CA, enrol, renew, check and forget this host's certificate.
+
+    The private key is created on this host and never leaves it.
+    """
+    ctx.obj = AgentContext(state=StateDir(state_dir or default_state_dir()), timeout=timeout)
+
+
+@agent.command()
+@click.option("--server", required=True, help=_SERVER_HELP)
+@click.option(
+    "--fingerprint",
+    metavar="SHA256",
+    help="Expected SHA-256 fingerprint of the CA certificate, as 64 hex digits with or "
+    "without colons (a SHA-1 fingerprint is accepted too). Without it, the command "
+    "asks for confirmation.",
+)
+@json_option
+@pass_agent_context
+def trust(context: AgentContext, server: str, fingerprint: str | None, as_json: bool) -> None:
+    """Fetch the primary's CA certificate and trust it after confirmation.
+
+    The certificate is fetched without verifying the server, so compare its
+    fingerprint with the one the administrator shows with `hostca ca show`.
+    It is stored only after you confirm it, or when --fingerprint matches.
+    """
+    from hostca.agent.trust import fetch_ca_certificates, select_by_fingerprint, store_trusted_ca
+    from hostca.apiclient import normalize_server_url
+    from hostca.core.fingerprints import normalize_fingerprint
+
+    url = normalize_server_url(server)
+    if fingerprint is not None:
+        normalize_fingerprint(fingerprint)  # Reject a malformed value before any traffic.
+    offered = fetch_ca_certificates(url, timeout=context.timeout)
+
+    if fingerprint is not None:
+        trusted = select_by_fingerprint(offered, fingerprint)
+    else:
+        click.echo(_describe_offered_ca(url, offered), err=as_json)
+        if context.state.ca_file.exists():
+            click.echo(f"This replaces the CA bundle in {context.state.ca_file}.", err=as_json)
+        if not click.confirm("Trust this CA?", default=False, err=as_json):
+            raise ForbiddenError(
+                "the CA was not confirmed; nothing was stored.", code="trust_not_confirmed"
+            )
+        trusted = offered
+
+    store_trusted_ca(context.state, trusted, url)
+    result = {
+        "server": url,
+        "ca_file": str(context.state.ca_file),
+        "certificates": [item.to_json() for item in trusted],
+    }
+    emit(
+        result,
+        as_json,
+        f"Stored the trusted CA in {context.state.ca_file}. "
+        "Next, run `hostca agent enroll` with a token from the administrator.",
+    )
+
+
+@agent.command()
+@click.option(
+    "--server",
+    help=f"{_SERVER_HELP} Default: the server stored by `hostca agent trust`.",
+)
+@click.option(
+    "--token",
+    "token",
+    is_flag=False,
+    flag_value=_PROMPT_MARKER,
+    default=None,
+    help="Authorization or reissue token: 16 letters, case, spaces and dashes ignored. "
+    "Given without a value, it is prompted for without echo. A value on the command "
+    "line is visible to other users of this host, so prefer the prompt, --token-file "
+    "or --token-env.",
+)
+@click.option(
+    "--token-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="File that contains the token value.",
+)
+@click.option(
+    "--token-env",
+    metavar="VAR",
+    help="Name of the environment variable that contains the token value.",
+)
+@click.option(
+    "--name",
+    help="Primary name of this host, a DNS name. Default: this machine's FQDN.",
+)
+@click.option(
+    "--alias",
+    "aliases",
+    multiple=True,
+    help="Further name of this host, a DNS name or an IP address. Repeat for several. "
+    "Names not yet mapped to this host wait for approval on the primary.",
+)
+@click.option(
+    "--key-type",
+    type=click.Choice(HOST_KEY_TYPES),
+    default="ec-p256",
+    show_default=True,
+    help="Type of the new private key.",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace an existing key and certificate. A reissue is run this way, usually "
+    "with a reissue token.",
+)
+@json_option
+@pass_agent_context
+def enroll(
+    context: AgentContext,
+    server: str | None,
+    token: str | None,
+    token_file: Path | None,
+    token_env: str | None,
+    name: str | None,
+    aliases: tuple[str, ...],
+    key_type: str,
+    force: bool,
+    as_json: bool,
+) -> None:
+    """Create a new key and obtain this host's certificate from the primary.
+
+    Without a token, the primary's deployment policy decides whether the host may
+    enrol. The old key and certificate stay in place until the new certificate
+    has arrived and been checked.
+    """
+    from hostca.agent.enroll import EnrollRequest
+    from hostca.agent.enroll import enroll as run_enroll
+
+    request = EnrollRequest(
+        primary_name=name or socket.getfqdn(),
+        aliases=aliases,
+        server=server,
+        key_type=key_type,
+        token=_read_token(token, token_file, token_env),
+        force=force,
+    )
+    issued = run_enroll(context.state, request, timeout=context.timeout)
+    result = _issued_result(context.state, issued, requested=[request.primary_name, *aliases])
+    emit(result, as_json, lambda data: _render_issued("Enrolled", data))
+
+
+@agent.command()
+@click.option(
+    "--rekey",
+    is_flag=True,
+    help="Create a new private key and certify it instead of the current one. The key "
+    "type is the one chosen at enrolment (ec-p256 when agent.json does not record it).",
+)
+@json_option
+@pass_agent_context
+def renew(context: AgentContext, rekey: bool, as_json: bool) -> None:
+    """Renew this host's certificate over mutual TLS with the current certificate.
+
+    No token is needed while the current certificate is valid. Renew once less
+    than half of the lifetime is left, the "renew after" time of `hostca agent status`.
+    """
+    from hostca.agent.renew import renew as run_renew
+
+    issued = run_renew(context.state, rekey=rekey, timeout=context.timeout)
+    result = _issued_result(context.state, issued, requested=list(issued.names))
+    emit(result, as_json, lambda data: _render_issued("Renewed", data))
+
+
+@agent.command()
+@json_option
+@pass_agent_context
+def status(context: AgentContext, as_json: bool) -> None:
+    """Show this host's identity, certificate and files, without contacting the primary.
+
+    Times are UTC. The renew-after time is when half of the lifetime is left.
+    """
+    from hostca.agent.status import describe_status
+
+    emit(describe_status(context.state), as_json, _render_status)
+
+
+@agent.command("self-check")
+@json_option
+@pass_agent_context
+def self_check(context: AgentContext, as_json: bool) -> None:
+    """Check with the primary, over mutual TLS, that this host's certificate is usable.
+
+    Also checks the validity period and, if `hostca agent crl fetch` stored one,
+    the local CRL. Exits with status 1 when the certificate is revoked, expired
+    or otherwise not usable.
+    """
+    from hostca.agent.selfcheck import self_check as run_self_check
+
+    report = run_self_check(context.state, timeout=context.timeout)
+    emit(report, as_json, _render_self_check)
+    if report["status"] != "valid":
+        raise click.exceptions.Exit(1)
+
+
+@agent.group()
+def crl() -> None:
+    """Fetch the certificate revocation list of the primary."""
+
+
+@crl.command("fetch")
+@json_option
+@pass_agent_context
+def crl_fetch(context: AgentContext, as_json: bool) -> None:
+    """Download the CRL, verify its signature with the trusted CA, and store it.
+
+    A CRL whose CRL number is lower than the stored one is rejected.
+    """
+    from hostca.agent.connection import resolve_server
+    from hostca.agent.crl import fetch_crl
+
+    server = resolve_server(None, context.state.read_config())
+    summary = fetch_crl(context.state, server, timeout=context.timeout)
+    result = {"crl_file": str(context.state.crl_file), **summary.to_json()}
+    emit(
+        result,
+        as_json,
+        f"Stored CRL number {summary.crl_number} ({summary.revoked_count} revoked, "
+        f"next update {format_time(summary.next_update)}) in {context.state.crl_file}.",
+    )
+
+
+@agent.command()
+@click.option("--force", is_flag=True, help="Delete without asking for confirmation.")
+@pass_agent_context
+def forget(context: AgentContext, force: bool) -> None:
+    """Delete this host's key, certificate, CRL, trusted CA and settings.
+
+    Nothing is kept. To get a certificate again, the host needs `hostca agent
+    trust` and a new token from the administrator. The certificate stays valid
+    on the primary until an administrator revokes it.
+    """
+    state = context.state
+    if not force and not click.confirm(
+        f"Delete the key, certificate, CRL, trusted CA and settings in {state.root}?",
+        default=False,
+    ):
+        raise ForbiddenError("nothing was deleted.", code="forget_not_confirmed")
+
+    deleted = state.forget()
+    click.echo(f"Deleted {len(deleted)} files from {state.root}.")
+
+
+def _read_token(token: str | None, token_file: Path | None, token_env: str | None) -> str | None:
+    """Return the token value from the one source given, or None when none is given."""
+    sources = [option for option, value in _token_sources(token, token_file, token_env) if value]
+    if len(sources) > 1:
+        raise click.UsageError(f"{' and '.join(sources)} are mutually exclusive; give one.")
+
+    if token == _PROMPT_MARKER:
+        value: str = click.prompt("Token", hide_input=True, err=True)
+        return value
+    if token is not None:
+        return token
+    if token_file is not None:
+        return _read_token_file(token_file)
+    if token_env is not None:
+        return _read_token_variable(token_env)
+    return None
+
+
+def _token_sources(
+    token: str | None, token_file: Path | None, token_env: str | None
+) -> list[tuple[str, bool]]:
+    return [
+        ("--token", token is not None),
+        ("--token-file", token_file is not None),
+        ("--token-env", token_env is not None),
+    ]
+
+
+def _read_token_file(path: Path) -> str:
+    value = path.read_text(encoding="utf-8").strip()
+    if not value:
+        raise InvalidRequestError(f"{path}: the token file is empty.", code="token_missing")
+    return value
+
+
+def _read_token_variable(name: str) -> str:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise InvalidRequestError(
+            f"{name}: the environment variable is not set or empty; export the token "
+            "value in it or use --token.",
+            code="token_missing",
+        )
+    return value
+
+
+def _issued_result(
+    state: StateDir, issued: IssuedCertificate, requested: list[str]
+) -> dict[str, Any]:
+    from hostca.core.names import normalize_names
+
+    pending = [name for name in normalize_names(requested) if name not in issued.names]
+    return {
+        "host_id": issued.host_id,
+        "serial_number": issued.serial_number,
+        "names": list(issued.names),
+        "not_after": issued.not_after,
+        "pending_names": pending,
+        "certificate_file": str(state.certificate_file),
+        "key_file": str(state.key_file),
+        "ca_file": str(state.ca_file),
+        "server": state.read_config().server,
+    }
+
+
+def _describe_offered_ca(url: str, offered: list[CaCertificate]) -> str:
+    lines = [f"CA certificate offered by {url}:"]
+    for item in offered:
+        lines += [
+            f"  subject              {item.subject}",
+            f"  SHA-256 fingerprint  {item.sha256}",
+            f"  SHA-1 fingerprint    {item.sha1}",
+            f"  not after            {format_time(item.not_after)}",
+        ]
+    lines.append(
+        "Compare the SHA-256 fingerprint with the one the administrator of the primary "
+        "gives you (`hostca ca show`)."
+    )
+    return "\n".join(lines)
+
+
+def _render_issued(verb: str, data: dict[str, Any]) -> str:
+    lines = [
+        f"{verb} host {data['host_id']}.",
+        f"  serial number  {data['serial_number']}",
+        f"  names          {', '.join(data['names'])}",
+        f"  not after      {format_time(data['not_after'])}",
+        f"  certificate    {data['certificate_file']}",
+        f"  key            {data['key_file']}",
+    ]
+    if data["pending_names"]:
+        lines.append(
+            f"Not in the certificate: {', '.join(data['pending_names'])}. These names wait "
+            "for approval on the primary, or belong to another host."
+        )
+    return "\n".join(lines)
+
+
+def _render_status(data: dict[str, Any]) -> str:
+    rows = [
+        ("status", data["status"]),
+        ("host ID", data["host_id"]),
+        ("names", ", ".join(data["names"]) or None),
+        ("serial number", data["serial_number"]),
+        ("not before", data["not_before"]),
+        ("not after", data["not_after"]),
+        ("renew after", data["renew_after"]),
+        ("SHA-256", data["fingerprint_sha256"]),
+        ("key type", data["key_type"]),
+        ("server", data["server"]),
+        ("certificate", data["certificate_file"]),
+        ("key", data["key_file"]),
+        ("CA bundle", data["ca_file"] if data["ca_trusted"] else f"{data['ca_file']} (missing)"),
+    ]
+    return "\n".join(f"{label:<14} {format_time(value)}" for label, value in rows)
+
+
+def _render_self_check(report: dict[str, Any]) -> str:
+    server = report["server"]
+    crl = report["crl"]
+    lines = [
+        f"Certificate {report['serial_number']} of host {report['host_id'] or '-'}: "
+        f"{report['status']}",
+        f"  validity period  {report['local_status']}, not after "
+        f"{format_time(report['not_after'])}",
+        f"  primary          {server['status']} ({server['url']})",
+    ]
+    if server.get("message"):
+        lines.append(f"                   {server['message']}")
+
+    if not crl["checked"]:
+        lines.append("  local CRL        none; run `hostca agent crl fetch`")
+    elif crl["revocation"] is not None:
+        revocation = crl["revocation"]
+        lines.append(
+            f"  local CRL        revoked on {format_time(revocation['revocation_date'])}, "
+            f"reason {revocation['reason']}"
+        )
+    else:
+        stale = ", out of date" if crl["stale"] else ""
+        lines.append(f"  local CRL        not listed (CRL number {crl['crl_number']}{stale})")
+    return "\n".join(lines)
