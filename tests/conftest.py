@@ -115,20 +115,27 @@ def start_server(
         env={**os.environ, **(env or {})},
     )
     server = PrimaryServer(data_dir=data_dir, port=port, process=process, log_path=log_path)
-    deadline = time.monotonic() + 30
+    try:
+        wait_until_ready(server)
+    except BaseException:
+        stop_server(server)
+        raise
+    return server
+
+
+def wait_until_ready(server: PrimaryServer, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(
-                f"hostca server exited with {process.returncode}:\n{server.log_text()}"
-            )
+        if server.process.poll() is not None:
+            raise RuntimeError(f"hostca server exited with {server.process.returncode}:\n{server.log_text()}")
         try:
             with server.client() as client:
                 if client.get("/healthz").status_code == 200:
-                    return server
-        except httpx.TransportError:
+                    return
+        except (httpx.TransportError, FileNotFoundError):
+            # Not listening yet, or still writing its CA on first start.
             time.sleep(0.1)
-    stop_server(server)
-    raise RuntimeError(f"hostca server did not answer within 30 s:\n{server.log_text()}")
+    raise RuntimeError(f"hostca server did not answer within {timeout} s:\n{server.log_text()}")
 
 
 def stop_server(server: PrimaryServer) -> None:

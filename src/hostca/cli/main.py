@@ -32,6 +32,7 @@ _GROUPS = {
     "login": ("hostca.cli.session_commands", "login", "Log in to a primary server."),
     "logout": ("hostca.cli.session_commands", "logout", "End the stored session."),
     "server": ("hostca.cli.server_commands", "server", "Initialize and run the primary server."),
+    "settings": ("hostca.cli.settings_commands", "settings", "Show and change domain settings."),
     "token": ("hostca.cli.token_commands", "token", "Create, list, show and delete tokens."),
 }
 
@@ -74,13 +75,16 @@ def run(command: click.Command, argv: list[str] | None = None, prog_name: str = 
     """Run a click command with hostca's error conventions and return its exit status."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
+    # Errors are printed after the click context has closed, so decide the format
+    # from the arguments. The compatibility commands spell it -json.
+    as_json = any(arg in ("--json", "-json", "-json_compact") for arg in args)
     try:
         with command.make_context(prog_name, list(args)) as ctx:
             command.invoke(ctx)
     except HostcaError as error:
         if debug:
             raise
-        print_error(error.code, error.message)
+        print_error(error.code, error.message, as_json=as_json)
         return 1
     except click.exceptions.Exit as exit_:
         return exit_.exit_code
@@ -99,6 +103,7 @@ def run(command: click.Command, argv: list[str] | None = None, prog_name: str = 
         print_error(
             "internal_error",
             f"internal error: {error.__class__.__name__}: {error}; run again with --debug for details.",
+            as_json=as_json,
         )
         return 2
     return 0

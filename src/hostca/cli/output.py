@@ -77,8 +77,9 @@ def format_time(value: str | datetime | None) -> str:
     return value
 
 
-def print_error(code: str, message: str) -> None:
-    if wants_json():
+def print_error(code: str, message: str, *, as_json: bool | None = None) -> None:
+    """Print one error line on stderr: a JSON object under ``--json``, else text."""
+    if as_json if as_json is not None else wants_json():
         sys.stderr.write(json.dumps({"code": code, "message": message}) + "\n")
     else:
         sys.stderr.write(f"hostca: error: {message}\n")

@@ -210,7 +210,9 @@ def run(
     """Run the primary server: HTTPS REST API with optional client certificates.
 
     On an empty data directory, it first initializes one with defaults and prints
-    where the generated administrator password was written.
+    where the generated administrator password was written. The server's
+    certificate then names this machine's FQDN and short host name, localhost,
+    127.0.0.1 and ::1; use 'hostca server init' first to choose other names.
     """
     from hostca.datadir import DataDir
     from hostca.service.server_setup import InitRequest, initialize_server, open_context
@@ -230,7 +232,11 @@ def run(
                 code="not_initialized",
             )
         result = initialize_server(
-            InitRequest(data_dir=settings.data_dir, database_url=settings.database_url)
+            InitRequest(
+                data_dir=settings.data_dir,
+                alt_names=_default_alt_names(),
+                database_url=settings.database_url,
+            )
         )
         _report_init(result, settings.data_dir, False)
     config = layout.read_config()
@@ -245,6 +251,13 @@ def run(
         err=True,
     )
     serve(context, layout, settings.listen)
+
+
+def _default_alt_names() -> tuple[str, ...]:
+    import socket
+
+    short_name = socket.gethostname().split(".")[0]
+    return tuple(dict.fromkeys([short_name, "localhost", "127.0.0.1", "::1"]))
 
 
 @server.command("migrate")
