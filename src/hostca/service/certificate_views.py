@@ -9,6 +9,7 @@ from sqlalchemy import Row
 
 from hostca.core.errors import InvalidRequestError, NotFoundError
 from hostca.service.context import ServiceContext
+from hostca.service.host_lookup import resolve_host
 from hostca.service.issuance import parse_serial
 from hostca.store import certificate_records
 
@@ -50,8 +51,6 @@ def list_certificates(
     limit: int = 1000,
     offset: int = 0,
 ) -> list[dict[str, Any]]:
-    from hostca.service.host_lookup import resolve_host
-
     if status is not None and status not in CERTIFICATE_STATUSES:
         raise InvalidRequestError(
             f"{status}: unknown status; use one of {', '.join(CERTIFICATE_STATUSES)}.",

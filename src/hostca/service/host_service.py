@@ -19,6 +19,7 @@ __all__ = [
     "add_host",
     "add_mapping",
     "host_view",
+    "host_summary",
     "list_hosts",
     "pending_mappings",
     "remove_mapping",
@@ -223,26 +224,14 @@ def remove_mapping(
 
 
 def pending_mappings(context: ServiceContext) -> list[dict[str, Any]]:
-    """List discovered names that wait for approval, each with the host it conflicts with."""
-    from sqlalchemy import select
-
-    from hostca.store.tables import host_names, hosts
-
+    """List discovered names that wait for approval, each with the hosts it conflicts with."""
+    result = []
     with context.database.engine.connect() as connection:
-        rows = list(
-            connection.execute(
-                select(host_names, hosts.c.primary_name)
-                .join(hosts, hosts.c.host_id == host_names.c.host_id)
-                .where(host_names.c.state == "pending")
-                .order_by(host_names.c.created_at)
-            )
-        )
-        result = []
-        for row in rows:
+        for row in host_records.pending_names(connection):
             conflicts = [
-                o
-                for o in host_records.find_name_owners(connection, row.name)
-                if o.host_id != row.host_id
+                owner
+                for owner in host_records.find_name_owners(connection, row.name)
+                if owner.host_id != row.host_id
             ]
             result.append(
                 {
@@ -252,8 +241,18 @@ def pending_mappings(context: ServiceContext) -> list[dict[str, Any]]:
                     "origin": row.origin,
                     "created_at": row.created_at,
                     "conflicts_with": [
-                        {"host_id": o.host_id, "primary_name": o.primary_name} for o in conflicts
+                        {"host_id": owner.host_id, "primary_name": owner.primary_name}
+                        for owner in conflicts
                     ],
                 }
             )
     return result
+
+
+def host_summary(context: ServiceContext, host_id: str) -> dict[str, Any]:
+    """Return a host with its mappings, without its certificates."""
+    with context.database.engine.connect() as connection:
+        host = host_records.find_host(connection, host_id)
+        if host is None:
+            raise NotFoundError(f"{host_id}: no host has this host ID.", code="host_not_found")
+        return host_view(host, host_records.host_names_of(connection, host_id))

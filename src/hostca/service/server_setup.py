@@ -125,6 +125,8 @@ def _initialize(request: InitRequest, data_dir: DataDir) -> InitResult:
 
     database = database_for(data_dir, request.database_url)
     database.upgrade()
+    if data_dir.database.exists():
+        data_dir.database.chmod(0o600)
     public_base_url = f"https://{_url_host(primary_name)}:{DEFAULT_PORT}"
     context = ServiceContext(
         database=database,

@@ -18,6 +18,8 @@ __all__ = [
     "insert_host",
     "insert_name",
     "list_hosts",
+    "names_of_hosts",
+    "pending_names",
     "set_name_state",
     "set_primary_name",
     "update_host",
@@ -126,6 +128,18 @@ def list_hosts(
     )
     total = int(connection.execute(count_query).scalar_one())
     return rows, total
+
+
+def pending_names(connection: Connection) -> list[Row[Any]]:
+    """Return the names waiting for approval, oldest first, with their host's primary name."""
+    return list(
+        connection.execute(
+            select(host_names, hosts.c.primary_name)
+            .join(hosts, hosts.c.host_id == host_names.c.host_id)
+            .where(host_names.c.state == "pending")
+            .order_by(host_names.c.created_at, host_names.c.id)
+        )
+    )
 
 
 def names_of_hosts(connection: Connection, host_ids: Sequence[str]) -> dict[str, list[Row[Any]]]:

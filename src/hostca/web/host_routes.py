@@ -7,10 +7,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from hostca.service.crl_service import current_crl
 from hostca.service.enrolment import EnrolRequest, enroll
 from hostca.service.host_auth import authenticate_host
-from hostca.service.host_service import show_host
+from hostca.service.host_service import host_summary
 from hostca.service.issuance import IssuedCertificate
 from hostca.service.renewal import RenewRequest, renew
 from hostca.web.dependencies import Context, peer_certificate, source_ip
@@ -75,7 +74,7 @@ def post_renew(body: RenewBody, request: Request, context: Context) -> dict[str,
 def get_self(request: Request, context: Context) -> dict[str, Any]:
     """Return the calling host's record and the status of its certificate."""
     identity = authenticate_host(context, peer_certificate(request), source_ip(request), "self")
-    host = show_host(context, identity.host_id)
+    host = host_summary(context, identity.host_id)
     row = identity.certificate
     return {
         "host_id": identity.host_id,
@@ -88,5 +87,4 @@ def get_self(request: Request, context: Context) -> dict[str, Any]:
             "not_before": iso_utc(row.not_before),
             "not_after": iso_utc(row.not_after),
         },
-        "crl_number": current_crl(context).crl_number,
     }
