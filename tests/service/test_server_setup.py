@@ -11,11 +11,12 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from conftest import HOSTCA, start_server, stop_server
 from hostca.core.errors import ConflictError
 from hostca.datadir import DataDir
 from hostca.service.server_setup import InitRequest, initialize_server, open_context
 from hostca.store.database import SchemaMismatchError
+
+from conftest import HOSTCA, start_server, stop_server
 
 
 def mode(path: Path) -> int:

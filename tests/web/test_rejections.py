@@ -12,8 +12,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from conftest import PrimaryServer
-from e2e_helpers import openssl_csr
 from hostca.datadir import DataDir
 from hostca.service.context import Actor, ServiceContext
 from hostca.service.enrolment import EnrolRequest, enroll
@@ -21,6 +19,9 @@ from hostca.service.server_setup import open_context
 from hostca.service.token_service import CreateTokenRequest, create_token
 from hostca.service.user_service import create_user
 from hostca.store.tables import sessions, tokens
+
+from conftest import PrimaryServer
+from e2e_helpers import openssl_csr
 
 pytestmark = pytest.mark.e2e
 
