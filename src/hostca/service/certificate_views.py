@@ -1,4 +1,4 @@
-"""How certificates are shown to administrators."""
+"""Certificate records as administrators see them, with the derived "expired" status."""
 
 from __future__ import annotations
 

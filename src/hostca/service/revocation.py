@@ -37,8 +37,8 @@ def revoke(context: ServiceContext, actor: Actor, request: RevokeRequest) -> lis
     """Revoke the named certificate, or every unexpired certificate of the named host."""
     host_id: str | None = None
     try:
-        given = [v for v in (request.host, request.host_id, request.serial_number) if v]
-        if len(given) != 1:
+        selectors = [v for v in (request.host, request.host_id, request.serial_number) if v]
+        if len(selectors) != 1:
             raise InvalidRequestError(
                 "name exactly one of --host PRIMARY_NAME, --host-id ID or --serial S.",
                 code="invalid_request",

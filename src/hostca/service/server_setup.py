@@ -90,7 +90,7 @@ def initialize_server(request: InitRequest) -> InitResult:
 def _initialize(request: InitRequest, data_dir: DataDir) -> InitResult:
     if data_dir.is_initialized():
         raise ConflictError(
-            f"{request.data_dir}: already holds an initialized primary server; use another "
+            f"{request.data_dir}: already contains an initialized primary server; use another "
             "--data-dir or start it with 'hostca server run'.",
             code="already_initialized",
         )

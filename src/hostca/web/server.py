@@ -25,7 +25,7 @@ __all__ = ["configure_logging", "parse_listen", "serve"]
 
 # OpenSSL's X509_V_FLAG_NO_CHECK_TIME. The handshake then still checks the signature
 # chain, while the application checks validity times against the database and can
-# answer "certificate_expired" instead of a bare handshake failure.
+# return "certificate_expired" instead of a bare handshake failure.
 VERIFY_NO_CHECK_TIME = 0x200000
 
 log = structlog.get_logger("hostca.server")
