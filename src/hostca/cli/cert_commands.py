@@ -1,0 +1,144 @@
+"""``hostca cert``: list, show and revoke host certificates.
+
+Serial numbers are upper-case hex, as the server writes them; the server also
+accepts them with colons or in lower case. Revocation reason codes are the
+RFC 5280 names in kebab case, which the server checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from hostca.cli.output import emit, emit_table, format_time, json_option
+
+__all__ = ["cert"]
+
+_STATUSES = "valid|superseded|revoked|expired"
+_REASON_CODES = (
+    "unspecified, key-compromise, ca-compromise, affiliation-changed, superseded, "
+    "cessation-of-operation, privilege-withdrawn"
+)
+
+
+@click.group("cert")
+def cert() -> None:
+    """List, show and revoke host certificates."""
+
+
+@cert.command("list")
+@click.option("--host", metavar="HOST", help="Only the certificates of this host (name or ID).")
+@click.option("--status", metavar=_STATUSES, help="Only certificates with this status.")
+@json_option
+def list_(host: str | None, status: str | None, as_json: bool) -> None:
+    """List certificates, newest first."""
+    from hostca.cli.session import admin_client
+
+    params = {key: value for key, value in (("host", host), ("status", status)) if value}
+    with admin_client() as client:
+        certificates = client.get_json("/api/v1/certificates", params=params)
+    emit(certificates, as_json, _list_text)
+
+
+def _list_text(certificates: list[dict[str, Any]]) -> str:
+    if not certificates:
+        return "No certificates."
+    rows = [
+        (
+            item["serial_number"],
+            item["status"],
+            format_time(item["not_after"]),
+            item["host_id"],
+            ", ".join(item.get("names", [])),
+        )
+        for item in certificates
+    ]
+    return emit_table(rows, ["SERIAL NUMBER", "STATUS", "NOT AFTER", "HOST ID", "NAMES"])
+
+
+@cert.command("show")
+@click.argument("serial_number", metavar="SERIAL")
+@click.option("--pem", is_flag=True, help="Print the certificate in PEM after its details.")
+@json_option
+def show(serial_number: str, pem: bool, as_json: bool) -> None:
+    """Show one certificate by its serial number (hex)."""
+    from hostca.cli.session import admin_client, path_segment
+
+    with admin_client() as client:
+        shown = client.get_json(f"/api/v1/certificates/{path_segment(serial_number)}")
+    emit(shown, as_json, lambda item: _show_text(item, with_pem=pem))
+
+
+def _show_text(item: dict[str, Any], *, with_pem: bool) -> str:
+    fields: list[tuple[str, Any]] = [
+        ("serial number", item["serial_number"]),
+        ("host ID", item["host_id"]),
+        ("status", item["status"]),
+        ("names", ", ".join(item.get("names", []))),
+        ("not before", format_time(item.get("not_before"))),
+        ("not after", format_time(item["not_after"])),
+        ("issued at", format_time(item.get("issued_at"))),
+        ("key type", item.get("key_type")),
+        ("SHA-256", item.get("fingerprint_sha256")),
+    ]
+    if item.get("revoked_at") is not None:
+        fields += [
+            ("revoked at", format_time(item["revoked_at"])),
+            ("reason code", item.get("revocation_reason")),
+        ]
+    lines = _field_lines(fields)
+    if with_pem and item.get("certificate"):
+        lines += ["", str(item["certificate"]).rstrip("\n")]
+    return "\n".join(lines)
+
+
+def _field_lines(fields: Sequence[tuple[str, Any]]) -> list[str]:
+    width = max(len(label) for label, _value in fields) + 2
+    return [f"{label + ':':<{width}}{'-' if value is None else value}" for label, value in fields]
+
+
+@cert.command("revoke")
+@click.option("--host", metavar="PRIMARY_NAME", help="Revoke every valid certificate of this host.")
+@click.option("--host-id", metavar="ID", help="Revoke every valid certificate of this host ID.")
+@click.option("--serial", "serial_number", metavar="S", help="Revoke this one certificate.")
+@click.option(
+    "--reason-code",
+    metavar="CODE",
+    help=f"RFC 5280 reason code: {_REASON_CODES} (default unspecified).",
+)
+@click.option("--reason", help="Why the certificate is revoked, recorded in the audit event.")
+@json_option
+def revoke(
+    host: str | None,
+    host_id: str | None,
+    serial_number: str | None,
+    reason_code: str | None,
+    reason: str | None,
+    as_json: bool,
+) -> None:
+    """Revoke the certificates of a host, or one certificate, and publish a new CRL.
+
+    Name the target with exactly one of --host, --host-id or --serial. From the
+    next request on, the web service rejects a revoked certificate.
+    """
+    from hostca.cli.session import admin_client
+
+    body: dict[str, Any] = {
+        "host": host,
+        "host_id": host_id,
+        "serial_number": serial_number,
+        "reason": reason,
+    }
+    if reason_code is not None:
+        body["reason_code"] = reason_code
+
+    with admin_client() as client:
+        result = client.post_json("/api/v1/certificates/revoke", body)
+    emit(result, as_json, _revoked_text)
+
+
+def _revoked_text(result: dict[str, Any]) -> str:
+    serials = result.get("revoked") or []
+    return "\n".join([f"Revoked {len(serials)} certificate(s):", *serials])
