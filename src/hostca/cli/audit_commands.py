@@ -68,7 +68,9 @@ def audit() -> None:
 )
 @click.option("--host", metavar="HOST", help="Only events about this host (name or host ID).")
 @click.option("--actor", metavar="A", help="Only events by this actor, such as admin.")
-@click.option("--limit", type=int, help="Show at most this many events (server default 1000).")
+@click.option(
+    "--limit", type=int, help="Show at most this many of the newest events (default 1000)."
+)
 @json_option
 def list_(
     category: str | None,
@@ -81,7 +83,15 @@ def list_(
     """List audit events, oldest first."""
     from hostca.cli.session import admin_client
 
-    filters = {"category": category, "since": since, "host": host, "actor": actor, "limit": limit}
+    # The newest events, oldest of them first, as a log reads.
+    filters = {
+        "category": category,
+        "since": since,
+        "host": host,
+        "actor": actor,
+        "limit": limit,
+        "latest": "true",
+    }
     params = {key: str(value) for key, value in filters.items() if value is not None}
     with admin_client() as client:
         events = client.get_json("/api/v1/audit", params=params)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from typing import Any
 
@@ -88,9 +89,19 @@ def run(command: click.Command, argv: list[str] | None = None, prog_name: str = 
         return 1
     except click.exceptions.Exit as exit_:
         return exit_.exit_code
-    except click.ClickException as error:
-        error.show()
+    except click.UsageError as error:
+        hint = f" Try '{error.ctx.command_path} --help'." if error.ctx is not None else ""
+        print_error("usage_error", f"{error.format_message()}{hint}", as_json=as_json)
         return error.exit_code
+    except click.ClickException as error:
+        print_error("invalid_request", error.format_message(), as_json=as_json)
+        return error.exit_code
+    except BrokenPipeError:
+        # The reader of our output went away, as with 'hostca audit export | head'. Point
+        # stdout at /dev/null so that flushing it at exit raises nothing more.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except click.exceptions.Abort:
         sys.stderr.write("Aborted.\n")
         return 1

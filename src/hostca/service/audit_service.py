@@ -26,6 +26,7 @@ class AuditQuery:
     actor: str | None = None
     limit: int = 1000
     offset: int = 0
+    latest: bool = False
 
 
 def event_view(row: Row[Any]) -> dict[str, Any]:
@@ -61,6 +62,7 @@ def list_events(context: ServiceContext, query: AuditQuery) -> list[dict[str, An
             actor=query.actor,
             limit=min(max(query.limit, 1), 100_000),
             offset=max(query.offset, 0),
+            latest=query.latest,
         )
     return [event_view(row) for row in rows]
 

@@ -18,8 +18,8 @@ from hostca.store import certificate_records, host_records
 __all__ = [
     "add_host",
     "add_mapping",
-    "host_view",
     "host_summary",
+    "host_view",
     "list_hosts",
     "pending_mappings",
     "remove_mapping",

@@ -22,8 +22,11 @@ def list_events(
     actor: str | None,
     limit: int,
     offset: int,
+    latest: bool = False,
 ) -> list[Row[Any]]:
-    query = select(audit_events).order_by(audit_events.c.sequence)
+    """Return matching events in sequence order; with ``latest``, the newest ``limit`` of them."""
+    order = audit_events.c.sequence.desc() if latest else audit_events.c.sequence
+    query = select(audit_events).order_by(order)
     if category:
         query = query.where(audit_events.c.category == category)
     if since:
@@ -32,7 +35,8 @@ def list_events(
         query = query.where(audit_events.c.host_id == host_id)
     if actor:
         query = query.where(audit_events.c.actor == actor)
-    return list(connection.execute(query.limit(limit).offset(offset)))
+    rows = list(connection.execute(query.limit(limit).offset(offset)))
+    return rows[::-1] if latest else rows
 
 
 def iterate_events(connection: Connection, batch_size: int = 5000) -> Iterator[Row[Any]]:

@@ -233,7 +233,9 @@ def get_audit(
     actor: str | None = None,
     limit: int = 1000,
     offset: int = 0,
+    latest: bool = False,
 ) -> list[dict[str, Any]]:
+    """List audit events oldest first; with latest=true, the newest ``limit`` events."""
     authorize(context, admin, "audit.view", request)
     since_time: datetime | None = parse_timestamp(since) if since else None
     host_id = None
@@ -246,6 +248,7 @@ def get_audit(
         actor=actor,
         limit=limit,
         offset=offset,
+        latest=latest,
     )
     return audit_service.list_events(context, query)
 
