@@ -127,7 +127,9 @@ def wait_until_ready(server: PrimaryServer, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
-            raise RuntimeError(f"hostca server exited with {server.process.returncode}:\n{server.log_text()}")
+            raise RuntimeError(
+                f"hostca server exited with {server.process.returncode}:\n{server.log_text()}"
+            )
         try:
             with server.client() as client:
                 if client.get("/healthz").status_code == 200:
