@@ -44,3 +44,7 @@ class ServerSettings(BaseSettings):
         default=None, description="File holding the CA key passphrase."
     )
     log_level: str = Field(default="info", description="debug, info, warning or error.")
+    hosts_file: Path | None = Field(
+        default=None,
+        description="A file in the /etc/hosts format that the medium security level reads before DNS.",
+    )

@@ -211,3 +211,99 @@ def _pending_text(pending: list[dict[str, Any]]) -> str:
         for item in pending
     ]
     return emit_table(rows, ["NAME", "HOST", "HOST ID", "DISCOVERED", "CONFLICTS WITH"])
+
+
+def _host_action(
+    host_reference: str, suffix: str, *, body: Any = None, method: str = "POST"
+) -> Any:
+    """Send one action on a host to the API and return the updated host."""
+    from hostca.cli.session import admin_client, path_segment
+
+    path = f"/api/v1/hosts/{path_segment(host_reference)}{suffix}"
+    with admin_client() as client:
+        if method == "DELETE":
+            return client.delete_json(path)
+        return client.post_json(path, body if body is not None else {})
+
+
+@mapping.command("approve", epilog=_HOST_HELP)
+@click.argument("host_reference", metavar="HOST")
+@click.argument("name")
+@json_option
+def mapping_approve(host_reference: str, name: str, as_json: bool) -> None:
+    """Approve NAME, a discovered name of HOST; its next certificate carries it."""
+    from hostca.cli.session import path_segment
+
+    updated = _host_action(host_reference, f"/mappings/{path_segment(name)}/approve")
+    emit(
+        updated,
+        as_json,
+        f"Approved {name} for host {updated['primary_name']} ({updated['host_id']}).",
+    )
+
+
+@mapping.command("reject", epilog=_HOST_HELP)
+@click.argument("host_reference", metavar="HOST")
+@click.argument("name")
+@json_option
+def mapping_reject(host_reference: str, name: str, as_json: bool) -> None:
+    """Reject NAME, a discovered name of HOST; it is not asked about again."""
+    from hostca.cli.session import path_segment
+
+    updated = _host_action(host_reference, f"/mappings/{path_segment(name)}/reject")
+    emit(
+        updated,
+        as_json,
+        f"Rejected {name} for host {updated['primary_name']} ({updated['host_id']}).",
+    )
+
+
+@host.group("auto-reissue")
+def auto_reissue() -> None:
+    """Let a host get a reissued certificate without a token, for a limited time."""
+
+
+@auto_reissue.command("allow", epilog=_HOST_HELP)
+@click.argument("host_reference", metavar="HOST")
+@click.option(
+    "--minutes",
+    type=int,
+    default=2880,
+    show_default=True,
+    help="Length of the window in minutes, from 0 to 43,200 (30 days).",
+)
+@json_option
+def auto_reissue_allow(host_reference: str, minutes: int, as_json: bool) -> None:
+    """Open HOST's auto-reissue window: 'hostca agent enroll --force' then works without a token.
+
+    Using the window closes it, and so does its end.
+    """
+    updated = _host_action(host_reference, "/auto-reissue", body={"minutes": minutes})
+    emit(
+        updated,
+        as_json,
+        f"Host {updated['primary_name']} ({updated['host_id']}) may reissue without a token until "
+        f"{format_time(updated['auto_reissue_until'])}.",
+    )
+
+
+@auto_reissue.command("disallow", epilog=_HOST_HELP)
+@click.argument("host_reference", metavar="HOST")
+@json_option
+def auto_reissue_disallow(host_reference: str, as_json: bool) -> None:
+    """Close HOST's auto-reissue window."""
+    updated = _host_action(host_reference, "/auto-reissue", method="DELETE")
+    emit(updated, as_json, f"Closed the auto-reissue window of host {updated['primary_name']}.")
+
+
+@host.command("reset", epilog=_HOST_HELP)
+@click.argument("host_reference", metavar="HOST")
+@json_option
+def reset(host_reference: str, as_json: bool) -> None:
+    """Clear HOST's discovered names and its auto-reissue window.
+
+    The host ID, the primary name, the names an administrator added and the
+    certificates stay.
+    """
+    updated = _host_action(host_reference, "/reset")
+    emit(updated, as_json, f"Reset host {updated['primary_name']} ({updated['host_id']}).")

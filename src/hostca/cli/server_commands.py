@@ -244,6 +244,7 @@ def run(
         layout,
         ca_passphrase=_ca_passphrase(settings, config.ca_key_encrypted),
         database_url=settings.database_url,
+        hosts_file=settings.hosts_file,
     )
     click.echo(
         f"hostca primary server {config.primary_name} listening on https://{settings.listen} "

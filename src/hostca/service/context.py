@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from hostca.ca.keystore import CertificateAuthority
+from hostca.service.resolver import NameResolver
 from hostca.store.database import Database
 
 __all__ = ["Actor", "ServiceContext", "utc_now"]
@@ -42,6 +43,7 @@ class ServiceContext:
     token_hmac_key: bytes
     public_base_url: str
     clock: Callable[[], datetime] = utc_now
+    resolver: NameResolver = field(default_factory=NameResolver)
     # Called after a revocation commits, so the CRL is regenerated at once.
     on_revocation: list[Callable[[], None]] = field(default_factory=list)
 

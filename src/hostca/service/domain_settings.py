@@ -9,11 +9,10 @@ from typing import Any
 from sqlalchemy import Connection
 
 from hostca.core.errors import InvalidRequestError, NotFoundError
+from hostca.core.policy import SECURITY_LEVELS
 from hostca.store import setting_records
 
 __all__ = ["DomainSettings", "load_domain_settings", "parse_setting_value"]
-
-SECURITY_LEVELS = ("very-high", "high", "medium")
 
 
 @dataclass(frozen=True)

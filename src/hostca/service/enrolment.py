@@ -17,7 +17,9 @@ from sqlalchemy import Connection, Row
 
 from hostca.core.csr import CheckedCsr, CsrInvalidError, load_csr
 from hostca.core.errors import ConflictError, ForbiddenError, HostcaError, UnauthorizedError
+from hostca.core.keys import IssuablePublicKey
 from hostca.core.names import is_ip_address, normalize_names
+from hostca.core.policy import EnrolmentDecision, EnrolmentFacts, NameOwner, decide_enrolment
 from hostca.core.tokens import canonicalize_token_value, hash_token_value
 from hostca.service.audit_log import append_event, record_failure
 from hostca.service.context import Actor, ServiceContext
@@ -100,6 +102,11 @@ def _host_for_authorization(connection: Connection, primary: str, now: datetime)
         # A pre-registered host takes its first certificate.
         return str(owners[0].host_id)
 
+    return _create_host(connection, primary, now)
+
+
+def _create_host(connection: Connection, primary: str, now: datetime) -> str:
+    """Create a host with a new random host ID, whose primary name is ``primary``."""
     host_id = str(uuid.uuid4())
     host_records.insert_host(connection, host_id=host_id, primary_name=primary, created_at=now)
     host_records.insert_name(
@@ -180,16 +187,14 @@ def _enroll(
     primary, further_names = requested_primary_name(checked)
     audit["target"] = primary
     audit["details"]["requested_names"] = [primary, *further_names]
+    now = context.clock()
     if request.token_value is None:
-        raise UnauthorizedError(
-            f"{primary}: a first certificate needs a token at this server's security level; "
-            "ask the administrator for an authorization token, or a reissue token for a known host.",
-            code="token_required",
+        return _enroll_without_token(
+            context, request, actor, audit, checked.public_key, primary, further_names, now
         )
     value_hash = hash_token_value(
         context.token_hmac_key, canonicalize_token_value(request.token_value)
     )
-    now = context.clock()
 
     with context.database.transaction() as connection:
         token = _check_token_usable(token_records.find_token_by_hash(connection, value_hash), now)
@@ -238,6 +243,107 @@ def _enroll(
             details={
                 "token": token.name,
                 "token_kind": token.kind,
+                "names": list(issued.names),
+                "not_after": issued.not_after.isoformat(),
+                "revoked": revoked,
+            },
+        )
+    return issued, revoked
+
+
+def _name_owner(connection: Connection, name: str, now: datetime) -> NameOwner | None:
+    owners = host_records.find_name_owners(connection, name)
+    if not owners:
+        return None
+    owner = owners[0]
+    host = host_records.find_host(connection, owner.host_id)
+    window = None if host is None else host.auto_reissue_until
+    return NameOwner(
+        host_id=str(owner.host_id),
+        primary_name=str(owner.primary_name),
+        had_certificate=owner.first_issued_at is not None,
+        auto_reissue_open=window is not None and window > now,
+        shared=bool(owner.shared),
+    )
+
+
+def _enroll_without_token(
+    context: ServiceContext,
+    request: EnrolRequest,
+    actor: Actor,
+    audit: dict[str, Any],
+    public_key: IssuablePublicKey,
+    primary: str,
+    further_names: list[str],
+    now: datetime,
+) -> tuple[IssuedCertificate, list[str]]:
+    """Issue as the deployment policy allows: pre-registered, resolving name, or auto-reissue window."""
+    with context.database.engine.connect() as connection:
+        level = load_domain_settings(connection).security_level
+    # Resolve before the write transaction, so that a slow DNS answer holds no lock.
+    resolves, addresses = (
+        context.resolver.resolves_to(primary, request.source_ip)
+        if level == "medium"
+        else (None, ())
+    )
+
+    with context.database.transaction() as connection:
+        settings = load_domain_settings(connection)
+        owner = _name_owner(connection, primary, now)
+        if owner is not None:
+            audit["host_id"] = owner.host_id
+        decision = decide_enrolment(
+            EnrolmentFacts(
+                security_level=settings.security_level,
+                requested_name=primary,
+                owner=owner,
+                resolves_to_source=resolves,
+                resolved_addresses=addresses,
+                source_ip=request.source_ip,
+            )
+        )
+        audit["details"]["policy"] = decision.value
+        if decision is EnrolmentDecision.NEW_HOST:
+            host_id = _create_host(connection, primary, now)
+        else:
+            assert owner is not None
+            host_id = owner.host_id
+        if decision is EnrolmentDecision.REISSUE:
+            if not host_records.find_name_owners(connection, primary)[0].is_primary:
+                host_records.set_primary_name(connection, host_id, primary, now)
+            # Using the window closes it.
+            host_records.update_host(connection, host_id, auto_reissue_until=None)
+        audit["host_id"] = host_id
+
+        record_discovered_names(
+            connection, host_id, further_names, auto_map=settings.auto_map, now=now
+        )
+        earlier = [
+            row.serial_number
+            for row in certificate_records.live_certificates_of_host(connection, host_id, now)
+        ]
+        issued = issue_certificate(
+            connection,
+            context,
+            host_id=host_id,
+            public_key=public_key,
+            lifetime=settings.certificate_lifetime,
+            now=now,
+        )
+        revoked = earlier if decision is EnrolmentDecision.REISSUE else []
+        certificate_records.mark_revoked(connection, revoked, now, "superseded")
+        append_event(
+            connection,
+            context,
+            category="CERT",
+            action="reissue" if decision is EnrolmentDecision.REISSUE else "enroll",
+            actor=actor,
+            target=issued.serial_number,
+            host_id=host_id,
+            details={
+                "policy": decision.value,
+                "security_level": settings.security_level,
+                "auto_reissue_window": decision is EnrolmentDecision.REISSUE,
                 "names": list(issued.names),
                 "not_after": issued.not_after.isoformat(),
                 "revoked": revoked,

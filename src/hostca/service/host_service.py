@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Row
@@ -18,11 +19,14 @@ from hostca.store import certificate_records, host_records
 __all__ = [
     "add_host",
     "add_mapping",
+    "decide_mapping",
     "host_summary",
     "host_view",
     "list_hosts",
     "pending_mappings",
     "remove_mapping",
+    "reset_host",
+    "set_auto_reissue",
     "show_host",
 ]
 
@@ -256,3 +260,140 @@ def host_summary(context: ServiceContext, host_id: str) -> dict[str, Any]:
         if host is None:
             raise NotFoundError(f"{host_id}: no host has this host ID.", code="host_not_found")
         return host_view(host, host_records.host_names_of(connection, host_id))
+
+
+AUTO_REISSUE_DEFAULT_MINUTES = 2880
+AUTO_REISSUE_MAX_MINUTES = 43_200
+
+
+def set_auto_reissue(
+    context: ServiceContext, actor: Actor, host_ref: str, minutes: int | None
+) -> dict[str, Any]:
+    """Open the host's auto-reissue window for ``minutes``, or close it when ``minutes`` is None."""
+    action = "auto_reissue_disallow" if minutes is None else "auto_reissue_allow"
+    host_id: str | None = None
+    try:
+        if minutes is not None and not 0 <= minutes <= AUTO_REISSUE_MAX_MINUTES:
+            raise InvalidRequestError(
+                f"{minutes}: the auto-reissue window must be from 0 to {AUTO_REISSUE_MAX_MINUTES:,} minutes "
+                f"(the default is {AUTO_REISSUE_DEFAULT_MINUTES:,}).",
+                code="minutes_invalid",
+            )
+        now = context.clock()
+        until = None if minutes is None else now + timedelta(minutes=minutes)
+        with context.database.transaction() as connection:
+            host = resolve_host(connection, host_ref)
+            host_id = str(host.host_id)
+            host_records.update_host(connection, host_id, auto_reissue_until=until)
+            append_event(
+                connection,
+                context,
+                category="HOST",
+                action=action,
+                actor=actor,
+                target=host.primary_name,
+                host_id=host_id,
+                details={"minutes": minutes, "until": until.isoformat() if until else None},
+            )
+            updated = host_records.find_host(connection, host_id)
+            assert updated is not None
+            return host_view(updated, host_records.host_names_of(connection, host_id))
+    except HostcaError as error:
+        record_failure(
+            context,
+            error,
+            category="HOST",
+            action=action,
+            actor=actor,
+            target=host_ref,
+            host_id=host_id,
+        )
+        raise
+
+
+def decide_mapping(
+    context: ServiceContext, actor: Actor, host_ref: str, raw_name: str, *, approve: bool
+) -> dict[str, Any]:
+    """Approve or reject a name that waits in the approval list."""
+    action = "mapping_approve" if approve else "mapping_reject"
+    host_id: str | None = None
+    try:
+        name = normalize_name(raw_name)
+        with context.database.transaction() as connection:
+            host = resolve_host(connection, host_ref)
+            host_id = str(host.host_id)
+            row = next(
+                (r for r in host_records.host_names_of(connection, host_id) if r.name == name), None
+            )
+            if row is None or row.state != "pending":
+                state = "not a name of this host" if row is None else f"already {row.state}"
+                raise NotFoundError(
+                    f"{name}: not waiting for approval on host {host.primary_name} ({state}); "
+                    "'hostca host mapping pending' lists the names that wait.",
+                    code="mapping_not_pending",
+                )
+            if approve:
+                # A conflict is never approved: the other host must give the name up first.
+                _check_name_free(connection, name, host_id, shared=bool(row.shared))
+            host_records.set_name_state(
+                connection, host_id, name, "approved" if approve else "rejected"
+            )
+            append_event(
+                connection,
+                context,
+                category="HOST",
+                action=action,
+                actor=actor,
+                target=name,
+                host_id=host_id,
+            )
+            return host_view(host, host_records.host_names_of(connection, host_id))
+    except HostcaError as error:
+        record_failure(
+            context,
+            error,
+            category="HOST",
+            action=action,
+            actor=actor,
+            target=raw_name,
+            host_id=host_id,
+        )
+        raise
+
+
+def reset_host(context: ServiceContext, actor: Actor, host_ref: str) -> dict[str, Any]:
+    """Clear the host's discovered names and auto-reissue window.
+
+    The host ID, primary name, mappings added by an administrator and certificates stay.
+    """
+    host_id: str | None = None
+    try:
+        with context.database.transaction() as connection:
+            host = resolve_host(connection, host_ref)
+            host_id = str(host.host_id)
+            removed = host_records.delete_discovered_names(connection, host_id)
+            host_records.update_host(connection, host_id, auto_reissue_until=None)
+            append_event(
+                connection,
+                context,
+                category="HOST",
+                action="reset",
+                actor=actor,
+                target=host.primary_name,
+                host_id=host_id,
+                details={"removed_names": removed},
+            )
+            updated = host_records.find_host(connection, host_id)
+            assert updated is not None
+            return host_view(updated, host_records.host_names_of(connection, host_id))
+    except HostcaError as error:
+        record_failure(
+            context,
+            error,
+            category="HOST",
+            action="reset",
+            actor=actor,
+            target=host_ref,
+            host_id=host_id,
+        )
+        raise

@@ -20,6 +20,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "host.add": _OPERATOR,
     "mapping.add": _OPERATOR,
     "mapping.remove": _ADMIN,
+    "host.auto_reissue": _ADMIN,
+    "host.reset": _ADMIN,
     "cert.revoke": _ADMIN,
     "settings.change": _ADMIN,
     "user.manage": _ADMIN,

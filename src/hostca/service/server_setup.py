@@ -29,6 +29,7 @@ from hostca.service.audit_log import append_event
 from hostca.service.context import Actor, ServiceContext, utc_now
 from hostca.service.domain_settings import load_domain_settings
 from hostca.service.issuance import issue_certificate
+from hostca.service.resolver import NameResolver
 from hostca.service.user_service import create_user
 from hostca.settings import DEFAULT_PORT
 from hostca.store import host_records
@@ -238,7 +239,11 @@ def issue_server_certificate(
 
 
 def open_context(
-    data_dir: DataDir, *, ca_passphrase: bytes | None, database_url: str | None
+    data_dir: DataDir,
+    *,
+    ca_passphrase: bytes | None,
+    database_url: str | None,
+    hosts_file: Path | None = None,
 ) -> ServiceContext:
     """Load an initialized data directory into a service context."""
     config = data_dir.read_config()
@@ -250,6 +255,7 @@ def open_context(
         ca=ca,
         token_hmac_key=data_dir.read_token_hmac_key(),
         public_base_url=config.public_base_url,
+        resolver=NameResolver(hosts_file),
     )
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Row, delete, func, insert, or_, select, updat
 from hostca.store.tables import host_names, hosts
 
 __all__ = [
+    "delete_discovered_names",
     "delete_name",
     "find_host",
     "find_name_owners",
@@ -80,6 +81,18 @@ def delete_name(connection: Connection, host_id: str, name: str) -> int:
         delete(host_names).where(host_names.c.host_id == host_id, host_names.c.name == name)
     )
     return int(result.rowcount)
+
+
+def delete_discovered_names(connection: Connection, host_id: str) -> list[str]:
+    """Delete the host's discovered names, whatever their state, and return them."""
+    condition = (
+        (host_names.c.host_id == host_id)
+        & (host_names.c.origin == "discovered")
+        & ~host_names.c.is_primary
+    )
+    names = [row.name for row in connection.execute(select(host_names.c.name).where(condition))]
+    connection.execute(delete(host_names).where(condition))
+    return names
 
 
 def set_primary_name(connection: Connection, host_id: str, name: str, now: datetime) -> None:

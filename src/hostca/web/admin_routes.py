@@ -183,6 +183,51 @@ def delete_mapping(
     return host_service.remove_mapping(context, actor, reference, name)
 
 
+class AutoReissueBody(BaseModel):
+    minutes: int = 2880
+
+
+@router.post("/hosts/{reference}/mappings/{name}/approve")
+def post_mapping_approve(
+    reference: str, name: str, admin: Admin, request: Request, context: Context
+) -> dict[str, Any]:
+    actor = authorize(context, admin, "mapping.add", request)
+    return host_service.decide_mapping(context, actor, reference, name, approve=True)
+
+
+@router.post("/hosts/{reference}/mappings/{name}/reject")
+def post_mapping_reject(
+    reference: str, name: str, admin: Admin, request: Request, context: Context
+) -> dict[str, Any]:
+    actor = authorize(context, admin, "mapping.add", request)
+    return host_service.decide_mapping(context, actor, reference, name, approve=False)
+
+
+@router.post("/hosts/{reference}/auto-reissue")
+def post_auto_reissue(
+    reference: str, body: AutoReissueBody, admin: Admin, request: Request, context: Context
+) -> dict[str, Any]:
+    """Open the host's auto-reissue window for ``minutes`` (0 to 43,200; default 2,880)."""
+    actor = authorize(context, admin, "host.auto_reissue", request)
+    return host_service.set_auto_reissue(context, actor, reference, body.minutes)
+
+
+@router.delete("/hosts/{reference}/auto-reissue")
+def delete_auto_reissue(
+    reference: str, admin: Admin, request: Request, context: Context
+) -> dict[str, Any]:
+    actor = authorize(context, admin, "host.auto_reissue", request)
+    return host_service.set_auto_reissue(context, actor, reference, None)
+
+
+@router.post("/hosts/{reference}/reset")
+def post_host_reset(
+    reference: str, admin: Admin, request: Request, context: Context
+) -> dict[str, Any]:
+    actor = authorize(context, admin, "host.reset", request)
+    return host_service.reset_host(context, actor, reference)
+
+
 # Certificates
 
 
