@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from http import HTTPStatus
 from typing import Any
 
@@ -39,6 +40,33 @@ def problem_response(
     )
 
 
+# Errors caused by time: their problem documents carry the server's time and, when
+# the client sent its own time, the measured clock skew.
+TIME_ERROR_CODES = frozenset(
+    {"token_expired", "certificate_expired", "certificate_not_yet_valid", "session_invalid"}
+)
+CLIENT_TIME_HEADER = "x-hostca-client-time"
+
+
+def _clock_skew(request: Request, server_time: datetime) -> float | None:
+    """Return the client's clock minus the server's, in seconds, from the client time header."""
+    header = request.headers.get(CLIENT_TIME_HEADER)
+    if not header:
+        return None
+    try:
+        client_time = datetime.fromisoformat(header.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if client_time.tzinfo is None:
+        return None
+    return round((client_time - server_time).total_seconds(), 3)
+
+
+def describe_skew(skew_seconds: float) -> str:
+    direction = "ahead of" if skew_seconds > 0 else "behind"
+    return f"the client's clock is {abs(skew_seconds):.0f} s {direction} the server's"
+
+
 async def _hostca_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, HostcaError)
     log.info(
@@ -48,7 +76,16 @@ async def _hostca_error(request: Request, error: Exception) -> JSONResponse:
         code=error.code,
         request_id=request.headers.get("x-request-id"),
     )
-    return problem_response(error.status, error.code, error.message)
+    if error.code not in TIME_ERROR_CODES:
+        return problem_response(error.status, error.code, error.message)
+    server_time = request.app.state.context.clock()
+    extra: dict[str, Any] = {"server_time": server_time.isoformat().replace("+00:00", "Z")}
+    skew = _clock_skew(request, server_time)
+    detail = error.message
+    if skew is not None:
+        extra["clock_skew_seconds"] = skew
+        detail = f"{detail.rstrip('.')} ({describe_skew(skew)})."
+    return problem_response(error.status, error.code, detail, extra)
 
 
 async def _validation_error(request: Request, error: Exception) -> JSONResponse:
