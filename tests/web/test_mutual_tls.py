@@ -7,6 +7,8 @@ import ssl
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.x509.oid import CRLEntryExtensionOID
 
 from conftest import PrimaryServer
 from e2e_helpers import openssl_csr
@@ -79,3 +81,30 @@ def test_openapi_document(primary_server: PrimaryServer) -> None:
         "/api/v1/audit",
     ):
         assert path in paths, path
+
+
+def test_rekey_revokes_old_certificate(primary_server: PrimaryServer, tmp_path: Path) -> None:
+    old_key, old_certificate, body = enrolled(primary_server, tmp_path, "rekey.example.test")
+    # The new key is an Ed25519 key, so the new certificate cannot be mistaken for the old one.
+    new_key, new_csr = openssl_csr(tmp_path, "rekey.example.test", "ed25519")
+
+    with primary_server.client(cert=(old_certificate, old_key)) as client:
+        answer = client.post("/api/v1/renew", json={"csr": new_csr.read_text()})
+    assert answer.status_code == 200, answer.text
+    renewed = answer.json()
+    assert renewed["host_id"] == body["host_id"]
+    new_certificate = tmp_path / "rekeyed.pem"
+    new_certificate.write_text(renewed["certificate"])
+
+    with primary_server.client(cert=(old_certificate, old_key)) as client:
+        refused = client.get("/api/v1/self")
+    assert (refused.status_code, refused.json()["code"]) == (403, "certificate_revoked")
+    with primary_server.client(cert=(new_certificate, new_key)) as client:
+        assert client.get("/api/v1/self").status_code == 200
+
+    with primary_server.client() as client:
+        crl = x509.load_der_x509_crl(client.get("/api/v1/crl").content)
+    entry = crl.get_revoked_certificate_by_serial_number(int(body["serial_number"], 16))
+    assert entry is not None
+    reason = entry.extensions.get_extension_for_oid(CRLEntryExtensionOID.CRL_REASON).value.reason
+    assert reason == x509.ReasonFlags.superseded

@@ -1,4 +1,4 @@
-"""``hostca cert``: list, show and revoke host certificates.
+"""``hostca cert``: list, show, revoke and sign host certificates.
 
 Serial numbers are upper-case hex, as the server writes them; the server also
 accepts them with colons or in lower case. Revocation reason codes are the
@@ -7,12 +7,15 @@ RFC 5280 names in kebab case, which the server checks.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import click
 
 from hostca.cli.output import emit, emit_table, format_time, json_option
+from hostca.core.errors import InvalidRequestError
 
 __all__ = ["cert"]
 
@@ -142,3 +145,92 @@ def revoke(
 def _revoked_text(result: dict[str, Any]) -> str:
     serials = result.get("revoked") or []
     return "\n".join([f"Revoked {len(serials)} certificate(s):", *serials])
+
+
+@cert.command("sign")
+@click.option(
+    "--csr",
+    "csr_file",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="The host's certificate signing request (PEM), made with 'hostca agent csr' or openssl req.",
+)
+@click.option(
+    "--token",
+    "token_value",
+    metavar="VALUE",
+    help="Authorization or reissue token for the host. With neither --token nor --token-file on a "
+    "terminal, it is asked for without echo; an empty answer sends none, where the security level allows.",
+)
+@click.option(
+    "--token-file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Read the token value from this file.",
+)
+@click.option(
+    "--out",
+    "out_file",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Where to write the certificate, followed by the CA certificate (PEM).",
+)
+@click.option(
+    "--server", help="Primary server, HOST[:PORT] or URL (default: the logged-in server)."
+)
+@click.option(
+    "--ca-file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="CA certificate that the server's TLS certificate must chain to.",
+)
+@json_option
+def sign(
+    csr_file: Path,
+    token_value: str | None,
+    token_file: Path | None,
+    out_file: Path,
+    server: str | None,
+    ca_file: Path | None,
+    as_json: bool,
+) -> None:
+    """Get a certificate for an offline host from its CSR.
+
+    The token rules are those of online enrolment: the token authorizes the
+    request, and a failed request uses nothing. Carry the output file back to
+    the host and install it there with 'hostca agent install-cert FILE'.
+    """
+    from hostca.cli.session import public_client
+
+    if token_value is not None and token_file is not None:
+        raise InvalidRequestError(
+            "give the token with --token or --token-file, not both.", code="invalid_request"
+        )
+    if token_file is not None:
+        token_value = token_file.read_text().strip()
+    elif token_value is None and sys.stdin.isatty():
+        token_value = click.prompt(
+            "Token (empty for none)", default="", show_default=False, hide_input=True
+        )
+    if out_file.exists():
+        raise InvalidRequestError(
+            f"{out_file}: already exists; choose another --out file or remove it first.",
+            code="file_exists",
+        )
+    body: dict[str, Any] = {"csr": csr_file.read_text(errors="replace")}
+    if token_value:
+        body["token"] = token_value
+
+    with public_client(server, ca_file) as client:
+        issued = client.post_json("/api/v1/enroll", body)
+    out_file.write_text(issued["certificate"] + "".join(issued.get("ca_certificates", [])))
+
+    issued_view = {
+        key: value for key, value in issued.items() if key not in ("certificate", "ca_certificates")
+    }
+    issued_view["certificate_file"] = str(out_file)
+    emit(
+        issued_view,
+        as_json,
+        f"Issued certificate {issued['serial_number']} for host {issued['host_id']} "
+        f"({', '.join(issued.get('names', []))}), valid until {issued['not_after']}.\n"
+        f"Wrote {out_file}; install it on the host with 'hostca agent install-cert {out_file.name}'.",
+    )
