@@ -301,3 +301,24 @@ def test_reset_clears_discovered_names_and_window(server: PrimaryServer, tmp_pat
     assert [m["name"] for m in view["mappings"]] == ["admin-added.example.test"]
     certificate = server.admin("GET", f"/api/v1/certificates/{body['serial_number']}").json()
     assert certificate["status"] == "valid"
+
+
+def test_self_reports_crl_refresh_interval(server: PrimaryServer, tmp_path: Path) -> None:
+    directory = tmp_path / "self"
+    directory.mkdir()
+    key, csr = openssl_csr(directory, "interval.example.test")
+    with server.client() as client:
+        issued = client.post(
+            "/api/v1/enroll",
+            json={"csr": csr.read_text(), "token": server.create_token("t-interval")},
+        )
+    certificate = directory / "cert.pem"
+    certificate.write_text(issued.json()["certificate"])
+
+    expected = {"very-high": 3600, "high": 4 * 3600, "medium": 8 * 3600}
+    for level, seconds in expected.items():
+        set_level(server, level)
+        with server.client(cert=(certificate, key)) as client:
+            body = client.get("/api/v1/self").json()
+        assert body["security_level"] == level
+        assert body["crl_refresh_interval_seconds"] == seconds

@@ -7,11 +7,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
+from hostca.core.policy import CRL_REFRESH_INTERVALS
 from hostca.service.enrolment import EnrolRequest, enroll
 from hostca.service.host_auth import authenticate_host
 from hostca.service.host_service import host_summary
 from hostca.service.issuance import IssuedCertificate
 from hostca.service.renewal import RenewRequest, renew
+from hostca.service.settings_service import read_settings
 from hostca.web.dependencies import Context, peer_certificate, source_ip
 from hostca.web.responses import iso_utc
 
@@ -75,6 +77,8 @@ def get_self(request: Request, context: Context) -> dict[str, Any]:
     """Return the calling host's record and the status of its certificate."""
     identity = authenticate_host(context, peer_certificate(request), source_ip(request), "self")
     host = host_summary(context, identity.host_id)
+    settings = read_settings(context)
+    level = settings["security_level"]
     row = identity.certificate
     return {
         "host_id": identity.host_id,
@@ -87,4 +91,7 @@ def get_self(request: Request, context: Context) -> dict[str, Any]:
             "not_before": iso_utc(row.not_before),
             "not_after": iso_utc(row.not_after),
         },
+        # The security level sets how often agents refresh the CRL.
+        "security_level": level,
+        "crl_refresh_interval_seconds": int(CRL_REFRESH_INTERVALS[level].total_seconds()),
     }
