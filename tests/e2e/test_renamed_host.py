@@ -156,3 +156,51 @@ def test_renamed_host_keeps_host_id(
     ]
     for expected in ("enroll", "create", "mapping_add", "revoke", "reissue"):
         assert expected in actions
+
+
+def test_renamed_host_frees_old_name(primary_server: PrimaryServer, tmp_path: Path) -> None:
+    from e2e_helpers import openssl_csr
+
+    _key, csr = openssl_csr(tmp_path, "old-name.example.test")
+    with primary_server.client() as client:
+        issued = client.post(
+            "/api/v1/enroll",
+            json={"csr": csr.read_text(), "token": primary_server.create_token("old")},
+        ).json()
+    host_id = issued["host_id"]
+    primary_server.admin(
+        "POST", f"/api/v1/hosts/{host_id}/mappings", json={"name": "new-name.example.test"}
+    )
+    reissue = primary_server.admin(
+        "POST", "/api/v1/tokens", json={"name": "rename", "kind": "reissue", "host_id": host_id}
+    )
+    renamed_dir = tmp_path / "renamed"
+    renamed_dir.mkdir()
+    _key, renamed_csr = openssl_csr(renamed_dir, "new-name.example.test")
+    with primary_server.client() as client:
+        renamed = client.post(
+            "/api/v1/enroll",
+            json={"csr": renamed_csr.read_text(), "token": reissue.json()["value"]},
+        )
+    assert renamed.status_code == 200, renamed.text
+    assert renamed.json()["names"] == ["new-name.example.test"]
+    events = primary_server.admin("GET", "/api/v1/audit", params={"host": host_id}).json()
+    assert any(
+        e["action"] == "reissue" and e["details"]["renamed_from"] == "old-name.example.test"
+        for e in events
+    )
+
+    # A new machine now takes the old name with an authorization token.
+    newcomer_dir = tmp_path / "newcomer"
+    newcomer_dir.mkdir()
+    _key, newcomer_csr = openssl_csr(newcomer_dir, "old-name.example.test")
+    with primary_server.client() as client:
+        newcomer = client.post(
+            "/api/v1/enroll",
+            json={
+                "csr": newcomer_csr.read_text(),
+                "token": primary_server.create_token("newcomer"),
+            },
+        )
+    assert newcomer.status_code == 200, newcomer.text
+    assert newcomer.json()["host_id"] != host_id

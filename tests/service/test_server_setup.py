@@ -203,3 +203,11 @@ def test_server_run_initializes_empty_directory(tmp_path: Path) -> None:
     assert password not in output
     assert '"event": "server_started"' in output
     assert '"event": "server_stopped"' in output
+
+
+def test_init_ip_primary_name_rejected(tmp_path: Path) -> None:
+    with pytest.raises(Exception) as raised:
+        initialize_server(InitRequest(data_dir=tmp_path / "data", name="192.0.2.1"))
+    assert getattr(raised.value, "code", None) == "name_invalid"
+    assert "--alt-name" in str(raised.value)
+    assert not (tmp_path / "data").exists()

@@ -493,3 +493,85 @@ def test_every_rejection_is_audited(primary_server: PrimaryServer, tmp_path: Pat
     assert failure["error_code"] == "token_invalid"
     assert failure["source_ip"] == "127.0.0.1"
     assert "ZZZZZZZZZZZZZZZZ" not in str(events)
+
+
+# The primary server's own host
+
+
+def test_reissue_token_for_primary_server(primary_server: PrimaryServer) -> None:
+    primary = primary_server.admin("GET", "/api/v1/hosts/localhost").json()
+    for body in ({"host": "localhost"}, {"host_id": primary["host_id"]}):
+        answer = primary_server.admin(
+            "POST", "/api/v1/tokens", json={"name": "primary-reissue", "kind": "reissue", **body}
+        )
+        assert (answer.status_code, answer.json()["code"]) == (403, "host_is_primary_server"), body
+
+
+def test_auto_reissue_for_primary_server(primary_server: PrimaryServer) -> None:
+    answer = primary_server.admin("POST", "/api/v1/hosts/localhost/auto-reissue", json={})
+    assert (answer.status_code, answer.json()["code"]) == (403, "host_is_primary_server")
+
+
+def test_primary_server_name_not_for_enrolment(
+    primary_server: PrimaryServer, tmp_path: Path
+) -> None:
+    _key, csr = openssl_csr(tmp_path, "localhost")
+    status, body = enrol(primary_server, csr, None)
+    assert (status, body["code"]) == (409, "name_conflict")
+
+
+def test_reissue_token_with_host_and_host_id(primary_server: PrimaryServer, tmp_path: Path) -> None:
+    _key, _cert, issued = enrolled_host(primary_server, tmp_path, "both-ways.example.test")
+    answer = primary_server.admin(
+        "POST",
+        "/api/v1/tokens",
+        json={
+            "name": "both",
+            "kind": "reissue",
+            "host": "both-ways.example.test",
+            "host_id": issued["host_id"],
+        },
+    )
+    assert (answer.status_code, answer.json()["code"]) == (400, "invalid_request")
+
+
+# Request limits
+
+
+def test_body_too_large(primary_server: PrimaryServer) -> None:
+    with primary_server.client() as client:
+        declared = client.post(
+            "/api/v1/enroll",
+            content=b"x" * (300 * 1024),
+            headers={"content-type": "application/json"},
+        )
+
+        def chunks() -> Iterator[bytes]:
+            for _ in range(40):
+                yield b"y" * 10_000
+
+        streamed = client.post(
+            "/api/v1/enroll", content=chunks(), headers={"content-type": "application/json"}
+        )
+    for answer in (declared, streamed):
+        assert (answer.status_code, answer.json()["code"]) == (413, "request_too_large")
+
+
+@pytest.mark.parametrize("params", [{"limit": "0"}, {"limit": "-1"}, {"offset": "-5"}])
+def test_paging_bounds(primary_server: PrimaryServer, params: dict[str, str]) -> None:
+    answer = primary_server.admin("GET", "/api/v1/audit", params=params)
+    assert (answer.status_code, answer.json()["code"]) == (422, "invalid_request")
+    assert "query string" in answer.json()["detail"]
+
+
+def test_search_wildcards_are_literal(primary_server: PrimaryServer) -> None:
+    page = primary_server.admin("GET", "/api/v1/hosts", params={"search": "_"}).json()
+    assert all("_" in h["primary_name"] or "_" in h["host_id"] for h in page["hosts"])
+    assert page["total"] == len(page["hosts"])
+
+
+def test_renewal_with_superseded_certificate(primary_server: PrimaryServer, tmp_path: Path) -> None:
+    key, certificate, _body = enrolled_host(primary_server, tmp_path, "superseded.example.test")
+    assert renew(primary_server, key, certificate)[0] == 200
+    status, answer = renew(primary_server, key, certificate)
+    assert (status, answer["code"]) == (403, "certificate_superseded")

@@ -216,13 +216,13 @@ def run(
     """
     from hostca.datadir import DataDir
     from hostca.service.server_setup import InitRequest, initialize_server, open_context
-    from hostca.web.server import configure_logging, parse_listen, serve
+    from hostca.web.server import check_address_free, configure_logging, parse_listen, serve
 
     settings = _settings(
         data_dir, listen=listen, ca_passphrase_file=ca_passphrase_file, log_level=log_level
     )
     configure_logging(settings.log_level)
-    parse_listen(settings.listen)
+    check_address_free(settings.listen)
     layout = DataDir(settings.data_dir)
     if not layout.is_initialized():
         if not layout.is_empty():
@@ -245,6 +245,7 @@ def run(
         ca_passphrase=_ca_passphrase(settings, config.ca_key_encrypted),
         database_url=settings.database_url,
         hosts_file=settings.hosts_file,
+        public_port=parse_listen(settings.listen)[1],
     )
     click.echo(
         f"hostca primary server {config.primary_name} listening on https://{settings.listen} "

@@ -46,6 +46,7 @@ class NameOwner:
     had_certificate: bool
     auto_reissue_open: bool
     shared: bool = False
+    is_primary_server: bool = False
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,13 @@ def decide_enrolment(facts: EnrolmentFacts) -> EnrolmentDecision:
     if owner is not None and owner.shared:
         raise ConflictError(
             f"{name}: a shared cluster name, which cannot be a host's primary name; request the host's own name.",
+            code="name_conflict",
+        )
+
+    if owner is not None and owner.is_primary_server:
+        raise ConflictError(
+            f"{name}: a name of the primary server's own host ({owner.host_id}); no other host can take it. "
+            "Request this host's own name.",
             code="name_conflict",
         )
 

@@ -25,6 +25,7 @@ from hostca.service.audit_log import append_event, record_failure
 from hostca.service.context import Actor, ServiceContext
 from hostca.service.discovered_names import record_discovered_names
 from hostca.service.domain_settings import load_domain_settings
+from hostca.service.host_lookup import check_not_primary_server
 from hostca.service.issuance import IssuedCertificate, issue_certificate
 from hostca.store import certificate_records, host_records, token_records
 
@@ -79,15 +80,26 @@ def _check_token_usable(token: Row[Any] | None, now: datetime) -> Row[Any]:
     return token
 
 
+def reissue_required_message(name: str, owner: Row[Any]) -> str:
+    """Explain why an authorization token cannot take a registered name, and the two ways on."""
+    if name == owner.primary_name:
+        known_as = f"the primary name of host {owner.host_id}"
+    else:
+        known_as = f"a name of host {owner.host_id} ({owner.primary_name})"
+    return (
+        f"{name}: {known_as}, which has had a certificate. If this is that host, the administrator "
+        f"creates a reissue token for it ('hostca token create --reissue --host {owner.primary_name}'). "
+        f"If the name now belongs to another machine, the administrator first removes it from that host."
+    )
+
+
 def _host_for_authorization(connection: Connection, primary: str, now: datetime) -> str:
     """Return the host that a first certificate for ``primary`` belongs to, creating it if new."""
     owners = host_records.find_name_owners(connection, primary)
     for owner in owners:
         if owner.first_issued_at is not None:
             raise ConflictError(
-                f"{primary}: already a name of host {owner.host_id} ({owner.primary_name}), which has "
-                f"had a certificate; a reissue token for that host is required "
-                f"('hostca token create --reissue --host {owner.primary_name}').",
+                reissue_required_message(primary, owner),
                 code="reissue_token_required",
                 details={"name": primary, "host_id": owner.host_id},
             )
@@ -122,15 +134,23 @@ def _create_host(connection: Connection, primary: str, now: datetime) -> str:
     return host_id
 
 
+def rename_if_needed(connection: Connection, host_id: str, name: str, now: datetime) -> str | None:
+    """Make ``name``, an approved name of the host, its primary name; return the name it replaced."""
+    host = host_records.find_host(connection, host_id)
+    if host is None or host.primary_name == name:
+        return None
+    return host_records.set_primary_name(connection, host_id, name, now)
+
+
 def _host_for_reissue(connection: Connection, token: Row[Any], primary: str, now: datetime) -> str:
     """Check that ``primary`` is a name of the token's host; a mapped name becomes its primary name."""
     host_id = str(token.host_id)
     host = host_records.find_host(connection, host_id)
+    if host is not None:
+        check_not_primary_server(host)
     owners = host_records.find_name_owners(connection, primary)
     own = next((row for row in owners if row.host_id == host_id), None)
     if own is not None:
-        if not own.is_primary:
-            host_records.set_primary_name(connection, host_id, primary, now)
         return host_id
 
     assert host is not None
@@ -202,8 +222,10 @@ def _enroll(
         if token.kind == "reissue":
             audit["host_id"] = token.host_id
             host_id = _host_for_reissue(connection, token, primary, now)
+            renamed_from = rename_if_needed(connection, host_id, primary, now)
         else:
             host_id = _host_for_authorization(connection, primary, now)
+            renamed_from = None
         audit["host_id"] = host_id
 
         settings = load_domain_settings(connection)
@@ -242,6 +264,7 @@ def _enroll(
             host_id=host_id,
             details={
                 "token": token.name,
+                "renamed_from": renamed_from,
                 "token_kind": token.kind,
                 "names": list(issued.names),
                 "not_after": issued.not_after.isoformat(),
@@ -264,6 +287,7 @@ def _name_owner(connection: Connection, name: str, now: datetime) -> NameOwner |
         had_certificate=owner.first_issued_at is not None,
         auto_reissue_open=window is not None and window > now,
         shared=bool(owner.shared),
+        is_primary_server=bool(host is not None and host.is_primary_server),
     )
 
 
@@ -308,9 +332,9 @@ def _enroll_without_token(
         else:
             assert owner is not None
             host_id = owner.host_id
+        renamed_from = None
         if decision is EnrolmentDecision.REISSUE:
-            if not host_records.find_name_owners(connection, primary)[0].is_primary:
-                host_records.set_primary_name(connection, host_id, primary, now)
+            renamed_from = rename_if_needed(connection, host_id, primary, now)
             # Using the window closes it.
             host_records.update_host(connection, host_id, auto_reissue_until=None)
         audit["host_id"] = host_id
@@ -342,6 +366,7 @@ def _enroll_without_token(
             host_id=host_id,
             details={
                 "policy": decision.value,
+                "renamed_from": renamed_from,
                 "security_level": settings.security_level,
                 "auto_reissue_window": decision is EnrolmentDecision.REISSUE,
                 "names": list(issued.names),

@@ -7,11 +7,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Row
 
-from hostca.core.errors import InvalidRequestError, NotFoundError
+from hostca.core.errors import ForbiddenError, InvalidRequestError, NotFoundError
 from hostca.core.names import normalize_name
 from hostca.store import host_records
 
 __all__ = [
+    "check_not_primary_server",
     "find_host_by_id",
     "parse_host_id",
     "resolve_host",
@@ -73,10 +74,33 @@ def resolve_host_by_primary_name(connection: Connection, raw_name: str) -> Row[A
 def resolve_host_for_reissue(
     connection: Connection, *, host: str | None, host_id: str | None
 ) -> str:
-    if host_id is not None:
-        return str(find_host_by_id(connection, host_id).host_id)
-    assert host is not None
-    return str(resolve_host_by_primary_name(connection, host).host_id)
+    """Return the host a reissue token is for, named by exactly one of its primary name or host ID."""
+    if host is not None and host_id is not None:
+        raise InvalidRequestError(
+            "give the host of a reissue token by --host PRIMARY_NAME or by --host-id ID, not both.",
+            code="invalid_request",
+        )
+    row = find_host_by_id(connection, host_id) if host_id is not None else None
+    if row is None:
+        assert host is not None
+        row = resolve_host_by_primary_name(connection, host)
+    check_not_primary_server(row)
+    return str(row.host_id)
+
+
+def check_not_primary_server(host: Row[Any]) -> None:
+    """Reject a token or window for the primary server's own host.
+
+    Its certificate is the server's TLS identity: handing it to an enrolling host
+    would let that host impersonate the primary.
+    """
+    if host.is_primary_server:
+        raise ForbiddenError(
+            f"{host.primary_name}: the primary server's own host ({host.host_id}); its certificate is "
+            "the server's TLS identity and is never issued to an enrolling host.",
+            code="host_is_primary_server",
+            details={"host_id": host.host_id},
+        )
 
 
 def resolve_host(connection: Connection, reference: str) -> Row[Any]:

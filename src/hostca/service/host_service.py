@@ -13,7 +13,7 @@ from hostca.core.names import normalize_name
 from hostca.service.audit_log import append_event, record_failure
 from hostca.service.certificate_views import certificate_view
 from hostca.service.context import Actor, ServiceContext
-from hostca.service.host_lookup import resolve_host
+from hostca.service.host_lookup import check_not_primary_server, resolve_host
 from hostca.store import certificate_records, host_records
 
 __all__ = [
@@ -284,6 +284,8 @@ def set_auto_reissue(
         with context.database.transaction() as connection:
             host = resolve_host(connection, host_ref)
             host_id = str(host.host_id)
+            if until is not None:
+                check_not_primary_server(host)
             host_records.update_host(connection, host_id, auto_reissue_until=until)
             append_event(
                 connection,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import structlog
 
 from hostca.core.csr import load_csr
-from hostca.core.errors import HostcaError
+from hostca.core.errors import ForbiddenError, HostcaError
 from hostca.core.names import normalize_names
 from hostca.service.audit_log import append_event, record_failure
 from hostca.service.context import Actor, ServiceContext
@@ -43,6 +43,15 @@ def renew(context: ServiceContext, request: RenewRequest) -> IssuedCertificate:
         with context.database.transaction() as connection:
             identity = check_host_certificate(connection, request.peer_der, now)
             host_id = identity.host_id
+            if identity.certificate.status == "superseded":
+                # Only the newest certificate renews, so parallel renewals issue one certificate.
+                raise ForbiddenError(
+                    f"certificate {identity.serial_number} of host {host_id} was superseded by a newer "
+                    "certificate; renew with the newest one. If the host lost it, it needs a reissue token "
+                    "and 'hostca agent enroll --force'.",
+                    code="certificate_superseded",
+                    details={"serial_number": identity.serial_number, "host_id": host_id},
+                )
             actor = Actor(name=identity.actor_name, source_ip=request.source_ip)
 
             settings = load_domain_settings(connection)

@@ -20,10 +20,10 @@ from hostca.ca.keystore import (
     write_certificate,
     write_private_key,
 )
-from hostca.core.errors import ConflictError
+from hostca.core.errors import ConflictError, InvalidRequestError
 from hostca.core.fingerprints import fingerprint
 from hostca.core.keys import check_host_public_key, generate_private_key
-from hostca.core.names import normalize_name, normalize_names
+from hostca.core.names import is_ip_address, normalize_name, normalize_names
 from hostca.datadir import DataDir, ServerConfig, write_private_file
 from hostca.service.audit_log import append_event
 from hostca.service.context import Actor, ServiceContext, utc_now
@@ -64,7 +64,11 @@ class InitResult:
 
 
 def _fqdn() -> str:
-    return socket.getfqdn() or "localhost"
+    """Return this machine's FQDN, or its host name where the resolver only knows it as localhost."""
+    fqdn = socket.getfqdn()
+    if not fqdn or fqdn.startswith("localhost"):
+        return socket.gethostname() or "localhost"
+    return fqdn
 
 
 def database_for(data_dir: DataDir, database_url: str | None) -> Database:
@@ -96,6 +100,12 @@ def _initialize(request: InitRequest, data_dir: DataDir) -> InitResult:
             code="already_initialized",
         )
     primary_name = normalize_name(request.name or _fqdn())
+    if is_ip_address(primary_name):
+        raise InvalidRequestError(
+            f"{primary_name}: the primary name must be a DNS name, because it is the first DNS name of the "
+            "server's certificate; give IP addresses with --alt-name.",
+            code="name_invalid",
+        )
     alt_names = [n for n in normalize_names(request.alt_names) if n != primary_name]
     domain = request.domain or (
         primary_name.split(".", 1)[1] if "." in primary_name else primary_name
@@ -226,6 +236,7 @@ def issue_server_certificate(
     )
     write_private_key(data_dir.tls_key, key, None)
     data_dir.tls_certificate.write_text(issued.certificate_pem + issued.ca_certificate_pem)
+    data_dir.tls_certificate.chmod(0o644)
     append_event(
         connection,
         context,
@@ -244,8 +255,13 @@ def open_context(
     ca_passphrase: bytes | None,
     database_url: str | None,
     hosts_file: Path | None = None,
+    public_port: int | None = None,
 ) -> ServiceContext:
-    """Load an initialized data directory into a service context."""
+    """Load an initialized data directory into a service context.
+
+    ``public_port`` is the port this server listens on. It goes into the CRL
+    distribution point and CA issuers URLs of the certificates it issues.
+    """
     config = data_dir.read_config()
     ca: CertificateAuthority = load_ca(data_dir.ca_dir, ca_passphrase)
     database = database_for(data_dir, database_url)
@@ -254,7 +270,11 @@ def open_context(
         database=database,
         ca=ca,
         token_hmac_key=data_dir.read_token_hmac_key(),
-        public_base_url=config.public_base_url,
+        public_base_url=(
+            config.public_base_url
+            if public_port is None
+            else f"https://{_url_host(config.primary_name)}:{public_port}"
+        ),
         resolver=NameResolver(hosts_file),
     )
 

@@ -95,10 +95,16 @@ def delete_discovered_names(connection: Connection, host_id: str) -> list[str]:
     return names
 
 
-def set_primary_name(connection: Connection, host_id: str, name: str, now: datetime) -> None:
-    """Make ``name`` the primary name; the old primary name stays as an approved mapping."""
+def set_primary_name(connection: Connection, host_id: str, name: str, now: datetime) -> str:
+    """Make ``name`` the host's primary name and return the old one, which the host gives up.
+
+    The host was renamed, so its old primary name is removed and free for another machine.
+    """
+    old = connection.execute(
+        select(host_names.c.name).where(host_names.c.host_id == host_id, host_names.c.is_primary)
+    ).scalar_one()
     connection.execute(
-        update(host_names).where(host_names.c.host_id == host_id).values(is_primary=False)
+        delete(host_names).where(host_names.c.host_id == host_id, host_names.c.is_primary)
     )
     existing = connection.execute(
         select(host_names.c.id).where(host_names.c.host_id == host_id, host_names.c.name == name)
@@ -118,9 +124,10 @@ def set_primary_name(connection: Connection, host_id: str, name: str, now: datet
         connection.execute(
             update(host_names)
             .where(host_names.c.id == existing.id)
-            .values(is_primary=True, state="approved")
+            .values(is_primary=True, state="approved", shared=False)
         )
     update_host(connection, host_id, primary_name=name)
+    return str(old)
 
 
 def list_hosts(
@@ -129,9 +136,15 @@ def list_hosts(
     query = select(hosts)
     count_query = select(func.count()).select_from(hosts)
     if search:
-        pattern = f"%{search.lower()}%"
-        matching_ids = select(host_names.c.host_id).where(host_names.c.name.like(pattern))
-        condition = or_(hosts.c.host_id.like(pattern), hosts.c.host_id.in_(matching_ids))
+        # Search text is literal: escape LIKE's wildcards so "_" matches only "_".
+        escaped = search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped}%"
+        matching_ids = select(host_names.c.host_id).where(
+            host_names.c.name.like(pattern, escape="\\")
+        )
+        condition = or_(
+            hosts.c.host_id.like(pattern, escape="\\"), hosts.c.host_id.in_(matching_ids)
+        )
         query = query.where(condition)
         count_query = count_query.where(condition)
     rows = list(

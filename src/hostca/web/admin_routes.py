@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from hostca.core.tokens import parse_timestamp
@@ -142,8 +142,8 @@ def get_hosts(
     request: Request,
     context: Context,
     search: str | None = None,
-    limit: int = 100,
-    offset: int = 0,
+    limit: Annotated[int, Query(ge=1, le=100_000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
     authorize(context, admin, "view", request)
     return host_service.list_hosts(context, search=search, limit=limit, offset=offset)
@@ -238,8 +238,8 @@ def get_certificates(
     context: Context,
     host: str | None = None,
     status: str | None = None,
-    limit: int = 1000,
-    offset: int = 0,
+    limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
+    offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[dict[str, Any]]:
     authorize(context, admin, "view", request)
     return certificate_views.list_certificates(
@@ -276,8 +276,8 @@ def get_audit(
     since: str | None = None,
     host: str | None = None,
     actor: str | None = None,
-    limit: int = 1000,
-    offset: int = 0,
+    limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
+    offset: Annotated[int, Query(ge=0)] = 0,
     latest: bool = False,
 ) -> list[dict[str, Any]]:
     """List audit events oldest first; with latest=true, the newest ``limit`` events."""

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 import hostca
 from hostca.service.context import ServiceContext
 from hostca.web import admin_routes, host_routes, public_routes
+from hostca.web.body_limit import BodyLimitMiddleware
 from hostca.web.problems import install_problem_handlers
 from hostca.web.responses import UtcJSONResponse
 
@@ -25,6 +26,7 @@ def create_app(context: ServiceContext) -> FastAPI:
     )
     app.state.context = context
     install_problem_handlers(app)
+    app.add_middleware(BodyLimitMiddleware)
     app.include_router(public_routes.router)
     app.include_router(host_routes.router)
     app.include_router(admin_routes.router)

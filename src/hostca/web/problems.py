@@ -91,8 +91,12 @@ async def _hostca_error(request: Request, error: Exception) -> JSONResponse:
 async def _validation_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
     first = error.errors()[0] if error.errors() else {}
-    where = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
-    detail = f"{where or 'request'}: {first.get('msg', 'invalid value')}; fix the request body and try again."
+    location = list(first.get("loc", ()))
+    part = {"body": "request body", "query": "query string", "path": "path"}.get(
+        str(location[0]) if location else "", "request"
+    )
+    where = ".".join(str(item) for item in location[1:])
+    detail = f"{where or part}: {first.get('msg', 'invalid value')}; fix the {part} and try again."
     return problem_response(
         422,
         "invalid_request",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import signal
+import socket
 import ssl
 import sys
 import threading
@@ -12,7 +14,7 @@ from pathlib import Path
 import structlog
 import uvicorn
 
-from hostca.core.errors import InvalidRequestError
+from hostca.core.errors import InvalidRequestError, UnavailableError
 from hostca.core.fingerprints import fingerprint
 from hostca.datadir import DataDir
 from hostca.service.context import ServiceContext
@@ -21,7 +23,7 @@ from hostca.service.domain_settings import load_domain_settings
 from hostca.web.app import create_app
 from hostca.web.tls_protocol import PeerCertificateProtocol
 
-__all__ = ["configure_logging", "parse_listen", "serve"]
+__all__ = ["check_address_free", "configure_logging", "parse_listen", "serve"]
 
 # OpenSSL's X509_V_FLAG_NO_CHECK_TIME. The handshake then still checks the signature
 # chain, while the application checks validity times against the database and can
@@ -67,6 +69,22 @@ def parse_listen(text: str) -> tuple[str, int]:
                 code="listen_invalid",
             ) from None
     return address, int(port_text)
+
+
+def check_address_free(listen: str) -> None:
+    """Raise if nothing can listen on ``listen``, before anything is initialized or announced."""
+    host, port = parse_listen(listen)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise UnavailableError(
+                f"{listen}: cannot listen there ({error.strerror}); stop the process that uses the port "
+                "or choose another address with --listen.",
+                code="listen_failed",
+            ) from None
 
 
 class CrlRefresher:
@@ -143,9 +161,14 @@ def serve(context: ServiceContext, data_dir: DataDir, listen: str) -> None:
         database=context.database.url_for_display,
         ca_sha256=fingerprint(context.ca.certificate, "sha256"),
     )
+    # uvicorn handles SIGTERM with a graceful shutdown and then raises the signal again
+    # for the handler that was installed before it. The default handler would end the
+    # process before the cleanup below, so the handler here only notes the stop.
+    previous = signal.signal(signal.SIGTERM, lambda _signal, _frame: None)
     try:
         uvicorn.Server(config).run()
     finally:
+        signal.signal(signal.SIGTERM, previous)
         refresher.stop()
         context.database.dispose()
         log.info("server_stopped", listen=listen)
