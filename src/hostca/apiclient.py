@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
 import socket
 import ssl
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
     import httpx
 
 __all__ = [
+    "CLIENT_TIME_HEADER",
     "DEFAULT_PORT",
     "ApiClient",
     "ApiError",
@@ -33,6 +36,10 @@ __all__ = [
 ]
 
 DEFAULT_PORT = 1556
+
+CLIENT_TIME_HEADER = "X-Hostca-Client-Time"
+"""Request header with the client's UTC time, from which the primary computes the
+clock skew that it reports in time errors."""
 
 _E = TypeVar("_E", bound=BaseException)
 
@@ -59,7 +66,9 @@ class ApiError(HostcaError):
     ``code`` is the server's stable code (``token_invalid``, ``certificate_revoked``,
     ...) and the message is the server's ``detail``. ``http_status`` is the HTTP
     status of the response, and ``retry_after`` the seconds from a ``Retry-After``
-    header, if any.
+    header, if any. Time errors (``token_expired``, ``certificate_expired``, ...)
+    carry the primary's ``server_time`` and, when the request sent
+    ``X-Hostca-Client-Time``, ``clock_skew_seconds`` (client minus server).
     """
 
     def __init__(
@@ -70,16 +79,36 @@ class ApiError(HostcaError):
         http_status: int,
         title: str | None = None,
         retry_after: int | None = None,
+        server_time: str | None = None,
+        clock_skew_seconds: float | None = None,
     ) -> None:
         details: dict[str, Any] = {"status": http_status}
         if title:
             details["title"] = title
         if retry_after is not None:
             details["retry_after"] = retry_after
+        if server_time is not None:
+            details["server_time"] = server_time
+        if clock_skew_seconds is not None:
+            details["clock_skew_seconds"] = clock_skew_seconds
         super().__init__(message, code=code, details=details)
         self.http_status = http_status
         self.title = title
         self.retry_after = retry_after
+        self.server_time = server_time
+        self.clock_skew_seconds = clock_skew_seconds
+
+    def with_message(self, message: str) -> ApiError:
+        """Return a copy of this error with another message and the same code and values."""
+        return ApiError(
+            message,
+            code=self.code,
+            http_status=self.http_status,
+            title=self.title,
+            retry_after=self.retry_after,
+            server_time=self.server_time,
+            clock_skew_seconds=self.clock_skew_seconds,
+        )
 
 
 def normalize_server_url(text: str) -> str:
@@ -157,7 +186,9 @@ class ApiClient:
     trust store is used, and ``verify=False`` skips verification entirely, which
     only ``hostca agent trust`` does before the user confirms the CA fingerprint.
     ``client_cert`` is a ``(certificate file, key file)`` pair for mutual TLS.
-    ``timeout`` is in seconds and applies to connecting and to each read.
+    ``timeout`` is in seconds and applies to connecting and to each read. With
+    ``client_clock``, every request carries that clock's time in the
+    ``X-Hostca-Client-Time`` header.
     """
 
     def __init__(
@@ -169,6 +200,7 @@ class ApiClient:
         client_cert: tuple[Path, Path] | None = None,
         bearer: str | None = None,
         timeout: float = 30,
+        client_clock: Callable[[], datetime] | None = None,
     ) -> None:
         import httpx
 
@@ -192,6 +224,7 @@ class ApiClient:
             timeout=timeout,
             trust_env=False,
             follow_redirects=False,
+            event_hooks={"request": [_client_time_stamper(client_clock)]} if client_clock else None,
         )
 
     def __enter__(self) -> ApiClient:
@@ -282,6 +315,14 @@ class ApiClient:
                 code="client_certificate_rejected",
             )
         return _describe_connection_failure(url, error, causes)
+
+
+def _client_time_stamper(clock: Callable[[], datetime]) -> Callable[[httpx.Request], None]:
+    def stamp(request: httpx.Request) -> None:
+        # Stamped as the request leaves, so a retried or delayed request carries its own time.
+        request.headers[CLIENT_TIME_HEADER] = clock().isoformat()
+
+    return stamp
 
 
 def _ssl_context(
@@ -432,6 +473,8 @@ def _problem_to_error(response: httpx.Response) -> HostcaError:
         http_status=response.status_code,
         title=title,
         retry_after=retry_after,
+        server_time=_text(problem.get("server_time")),
+        clock_skew_seconds=_finite_number(problem.get("clock_skew_seconds")),
     )
 
 
@@ -457,3 +500,9 @@ def _retry_after_seconds(value: str | None) -> int | None:
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+def _finite_number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None

@@ -1,11 +1,14 @@
 """A throwaway HTTPS primary on 127.0.0.1 and a test CA, for the agent tests.
 
 ``FakePrimary`` implements just enough of the REST API (``/api/v1/ca``,
-``/api/v1/crl``, ``/api/v1/enroll``, ``/api/v1/renew``, ``/api/v1/self``) with a
-test CA made here, so the agent's network code runs against real TLS, including
-client certificates, without the real server. Tests steer it through its
-attributes: ``enroll_problem`` makes enrolment fail with a problem document,
-``revoked`` lists serial numbers that ``/api/v1/self`` rejects.
+``/api/v1/crl``, ``/api/v1/enroll``, ``/api/v1/renew``, ``/api/v1/self``,
+``/api/v1/time``) with a test CA made here, so the agent's network code runs
+against real TLS, including client certificates, without the real server. Tests
+steer it through its attributes: ``enroll_problem`` and ``renew_problem`` make
+those requests fail with a problem document, ``revoked`` lists serial numbers
+that ``/api/v1/self`` rejects, and ``clock_offset_seconds`` shifts the time that
+``/api/v1/time`` returns. ``client_times`` records the ``X-Hostca-Client-Time``
+header of every request (None where it was missing).
 """
 
 from __future__ import annotations
@@ -142,10 +145,17 @@ class FakePrimary:
     ca: TestCa
     url: str = ""
     enroll_problem: dict[str, Any] | None = None
+    renew_problem: dict[str, Any] | None = None
     revoked: set[int] = field(default_factory=set)
     crl_number: int = 1
     requests: list[tuple[str, str, Any]] = field(default_factory=list)
     host_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    clock_offset_seconds: float = 0.0
+    client_times: list[str | None] = field(default_factory=list)
+    lifetime: timedelta = timedelta(days=365)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + timedelta(seconds=self.clock_offset_seconds)
 
     def enroll(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         if self.enroll_problem is not None:
@@ -154,6 +164,8 @@ class FakePrimary:
         return 200, self._issue(csr.public_key(), _csr_names(csr))
 
     def renew(self, peer: x509.Certificate, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        if self.renew_problem is not None:
+            return self.renew_problem["status"], self.renew_problem
         public_key = peer.public_key()
         if "csr" in body:
             public_key = x509.load_pem_x509_csr(body["csr"].encode()).public_key()
@@ -179,10 +191,12 @@ class FakePrimary:
                 "status": "valid",
                 "not_after": peer.not_valid_after_utc.isoformat(),
             },
+            "security_level": "high",
+            "crl_refresh_interval_seconds": 4 * 3600,
         }
 
     def _issue(self, public_key: Any, names: list[str]) -> dict[str, Any]:
-        certificate = self.ca.issue(public_key, names, host_id=self.host_id)
+        certificate = self.ca.issue(public_key, names, host_id=self.host_id, lifetime=self.lifetime)
         return {
             "host_id": self.host_id,
             "serial_number": f"{certificate.serial_number:X}",
@@ -232,7 +246,10 @@ def make_handler(primary: FakePrimary) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             path, _, _query = self.path.partition("?")
             primary.requests.append(("GET", path, None))
-            if path == "/api/v1/ca":
+            primary.client_times.append(self.headers.get("X-Hostca-Client-Time"))
+            if path == "/api/v1/time":
+                self._send_json(200, {"time": primary.now().isoformat().replace("+00:00", "Z")})
+            elif path == "/api/v1/ca":
                 body = {"certificates": [{"pem": primary.ca.pem.decode(), "sha256": "forged"}]}
                 self._send_json(200, body)
             elif path == "/api/v1/crl":
@@ -253,6 +270,7 @@ def make_handler(primary: FakePrimary) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length", "0"))
             body = json.loads(self.rfile.read(length) or b"{}")
             primary.requests.append(("POST", self.path, body))
+            primary.client_times.append(self.headers.get("X-Hostca-Client-Time"))
             if self.path == "/api/v1/enroll":
                 self._send_json(*primary.enroll(body))
             elif self.path == "/api/v1/renew":
@@ -348,6 +366,15 @@ def test_ca() -> TestCa:
 def fake_primary(test_ca: TestCa, tmp_path: Path) -> Iterator[FakePrimary]:
     primary = FakePrimary(ca=test_ca)
     for running in start_server(test_ca, tmp_path, make_handler(primary)):
+        primary.url = running.url
+        yield primary
+
+
+@pytest.fixture
+def second_primary(tmp_path: Path) -> Iterator[FakePrimary]:
+    """Another fake primary with its own CA, for agents that trust several primaries."""
+    primary = FakePrimary(ca=TestCa.create("Second CA"))
+    for running in start_server(primary.ca, tmp_path, make_handler(primary)):
         primary.url = running.url
         yield primary
 

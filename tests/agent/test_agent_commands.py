@@ -163,9 +163,15 @@ def test_enroll_requires_trusted_ca(fake_primary: FakePrimary, tmp_path: Path) -
         "--name",
         "a.example.test",
     )
-    assert error_code(result) == "ca_not_trusted"
-    assert "run `hostca agent trust --server URL` first" in str(result.exception)
+    assert error_code(result) == "server_unknown"
+    assert f"Run `hostca agent trust --server {fake_primary.url}` first" in str(result.exception)
     assert fake_primary.requests == []
+
+
+def test_enroll_without_any_trusted_server(tmp_path: Path) -> None:
+    result = invoke(tmp_path, "enroll", "--token", TOKEN, "--name", "a.example.test")
+    assert error_code(result) == "server_missing"
+    assert "run `hostca agent trust --server URL` first" in str(result.exception)
 
 
 def test_enroll_stores_key_and_certificate(fake_primary: FakePrimary, tmp_path: Path) -> None:

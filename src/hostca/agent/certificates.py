@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -138,12 +138,7 @@ def accept_issued_certificate(
         Identity(
             certificate_pem=certificate_pem,
             key_pem=key_pem,
-            config=AgentConfig(
-                server=config.server,
-                host_id=host_id,
-                names=names,
-                key_type=config.key_type,
-            ),
+            config=replace(config, host_id=host_id, names=names),
         )
     )
     return IssuedCertificate(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from hostca.agent import clock
 from hostca.agent.state import AgentConfig, StateDir
 from hostca.core.errors import InvalidRequestError
 
@@ -34,7 +35,8 @@ def connect(
 ) -> ApiClient:
     """Open a client that verifies the server against the trusted CA bundle.
 
-    With ``mutual_tls`` the client presents the host's certificate and key.
+    With ``mutual_tls`` the client presents the host's certificate and key. Every
+    request carries the agent's time, so that the primary can report clock skew.
     """
     from hostca.agent.certificates import load_ca_bundle, load_certificate, load_private_key
     from hostca.apiclient import ApiClient
@@ -48,4 +50,10 @@ def connect(
         load_private_key(state)
         client_certificate = (state.certificate_file, state.key_file)
 
-    return ApiClient(server, ca_file=state.ca_file, client_cert=client_certificate, timeout=timeout)
+    return ApiClient(
+        server,
+        ca_file=state.ca_file,
+        client_cert=client_certificate,
+        timeout=timeout,
+        client_clock=clock.now,
+    )

@@ -7,14 +7,14 @@ state directory, including any earlier key and certificate, stays unchanged.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from cryptography.hazmat.primitives import serialization
 
 from hostca.agent.certificates import IssuedCertificate, accept_issued_certificate, load_ca_bundle
 from hostca.agent.connection import DEFAULT_TIMEOUT, connect, resolve_server
 from hostca.agent.csr import build_csr, serialize_private_key
-from hostca.agent.state import AgentConfig, StateDir
+from hostca.agent.state import StateDir
 from hostca.core.errors import ConflictError
 from hostca.core.keys import generate_private_key
 from hostca.core.tokens import canonicalize_token_value
@@ -70,5 +70,5 @@ def enroll(
         response,
         public_key=private_key.public_key(),
         key_pem=serialize_private_key(private_key),
-        config=AgentConfig(server=server, host_id=config.host_id, key_type=request.key_type),
+        config=replace(config, server=server, key_type=request.key_type),
     )

@@ -2,16 +2,19 @@
 
 The check combines three sources: the certificate's own validity period, the
 local CRL when one was fetched, and ``GET /api/v1/self`` over mutual TLS, which
-the primary rejects for a revoked, expired or unknown certificate.
+the primary rejects for a revoked, expired or unknown certificate. It also
+measures this host's clock against the primary's, because a wrong clock makes a
+valid certificate look expired or not yet valid.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from cryptography import x509
 
+from hostca.agent import clock
 from hostca.agent.certificates import (
     format_serial_number,
     host_id_of,
@@ -47,13 +50,15 @@ def self_check(
     ``revoked`` from the local CRL, then the primary's verdict. Connection
     failures other than a rejected client certificate are raised.
     """
-    moment = now or datetime.now(UTC)
+    moment = now or clock.now()
     config = state.read_config()
     certificate = load_certificate(state)
     local_status = local_certificate_status(state, certificate, moment)
 
+    server = resolve_server(None, config)
     crl_report = _check_local_crl(state, certificate, moment)
-    server_report = _ask_server(state, resolve_server(None, config), timeout)
+    server_report = _ask_server(state, server, timeout)
+    clock_report = _measure_clock(state, server, timeout)
 
     if local_status not in _USABLE_LOCAL_STATUSES:
         status = local_status
@@ -70,6 +75,7 @@ def self_check(
         "local_status": local_status,
         "server": server_report,
         "crl": crl_report,
+        "clock": clock_report,
     }
 
 
@@ -97,6 +103,8 @@ def _ask_server(state: StateDir, server: str, timeout: float) -> dict[str, Any]:
     except (ApiError, UnavailableError) as error:
         if error.code not in _REJECTION_STATUSES:
             raise
+        if isinstance(error, ApiError) and error.code in clock.TIME_ERROR_CODES:
+            error = clock.explain_time_error(error, state, server, timeout=timeout)
         return {
             "url": server,
             "status": _REJECTION_STATUSES[error.code],
@@ -112,3 +120,11 @@ def _ask_server(state: StateDir, server: str, timeout: float) -> dict[str, Any]:
         "host_id": record.get("host_id") if isinstance(record, dict) else None,
         "primary_name": record.get("primary_name") if isinstance(record, dict) else None,
     }
+
+
+def _measure_clock(state: StateDir, server: str, timeout: float) -> dict[str, Any]:
+    try:
+        skew = clock.measure_clock_skew(state, server, timeout=timeout)
+    except (ApiError, UnavailableError) as error:
+        return {"measured": False, "code": error.code, "message": error.message}
+    return {"measured": True, **skew.to_json(), "message": skew.describe()}

@@ -1,13 +1,18 @@
 """The agent's state directory: trusted CA, host key and certificate, CRL and settings.
 
-Layout::
+Layout of the files for one primary server::
 
     ca.pem            trusted CA certificates (PEM bundle)
     cert.pem          this host's certificate
     crl.pem           the last CRL fetched and verified
-    agent.json        server URL, host ID, names and key type
+    agent.json        server URL, host ID, names, key type and CRL refresh interval
     private/          mode 0700
         key.pem       this host's private key, PKCS #8 PEM, mode 0600
+        pending-key.pem   the key of a CSR from `hostca agent csr`, until
+                          `hostca agent install-cert` installs its certificate
+
+``hostca.agent.servers`` puts one such layout per primary server into the
+state directory.
 
 Every file is replaced atomically (written to a temporary file in the same
 directory, flushed, then renamed over the old one), so a reader sees either the
@@ -18,9 +23,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import secrets
-from collections.abc import Iterable
+import signal
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,14 +73,20 @@ class AgentConfig:
     host_id: str | None = None
     names: tuple[str, ...] = field(default_factory=tuple)
     key_type: str | None = None
+    crl_refresh_hours: float | None = None
+    """Maximum number of hours between two CRL refreshes by ``hostca agent run``, set by
+    the host administrator. It can only shorten the interval of the primary's security level."""
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "server": self.server,
             "host_id": self.host_id,
             "names": list(self.names),
             "key_type": self.key_type,
         }
+        if self.crl_refresh_hours is not None:
+            data["crl_refresh_hours"] = self.crl_refresh_hours
+        return data
 
     @classmethod
     def from_json(cls, data: Any, source: Path) -> AgentConfig:
@@ -87,6 +100,7 @@ class AgentConfig:
             host_id=_optional_text(data, "host_id", source),
             names=tuple(names),
             key_type=_optional_text(data, "key_type", source),
+            crl_refresh_hours=_optional_hours(data, "crl_refresh_hours", source),
         )
 
 
@@ -112,6 +126,7 @@ class StateDir:
         self.ca_file = root / "ca.pem"
         self.certificate_file = root / "cert.pem"
         self.key_file = self.private_dir / "key.pem"
+        self.pending_key_file = self.private_dir / "pending-key.pem"
         self.crl_file = root / "crl.pem"
         self.config_file = root / "agent.json"
 
@@ -147,6 +162,15 @@ class StateDir:
         self.ensure()
         write_file_atomically(self.crl_file, pem, PUBLIC_FILE_MODE)
 
+    def write_pending_key(self, pem: bytes) -> None:
+        self.ensure()
+        write_file_atomically(self.pending_key_file, pem, PRIVATE_FILE_MODE)
+
+    def delete_pending_key(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.pending_key_file.unlink()
+        _sync_directory(self.private_dir)
+
     def commit_identity(self, identity: Identity) -> None:
         """Store a new certificate, its new key if any, and the settings that go with them.
 
@@ -178,20 +202,23 @@ class StateDir:
 
         # NOTE: two renames cannot be one atomic step. A crash between the key and
         # the certificate rename leaves a new key beside the old certificate;
-        # `hostca agent status` reports that mismatch.
-        for temporary, target in staged:
-            os.replace(temporary, target)
+        # `hostca agent status` reports that mismatch. SIGINT and SIGTERM wait
+        # until both renames are done, so only a crash or SIGKILL can cause it.
+        with _termination_signals_deferred():
+            for temporary, target in staged:
+                os.replace(temporary, target)
         _sync_directory(self.private_dir)
         _sync_directory(self.root)
 
     def forget(self) -> list[Path]:
-        """Delete the key, certificate, CRL, trusted CA bundle and settings.
+        """Delete the key, pending key, certificate, CRL, trusted CA bundle and settings.
 
         Returns the paths that existed and were deleted.
         """
         deleted: list[Path] = []
         for path in (
             self.key_file,
+            self.pending_key_file,
             self.certificate_file,
             self.crl_file,
             self.ca_file,
@@ -220,6 +247,21 @@ def write_file_atomically(path: Path, data: bytes, mode: int) -> None:
         _discard([temporary])
         raise
     _sync_directory(path.parent)
+
+
+@contextlib.contextmanager
+def _termination_signals_deferred() -> Iterator[None]:
+    """Hold SIGINT, SIGTERM and SIGHUP until the block ends, then deliver them.
+
+    The signal mask belongs to the calling thread. A process whose other threads
+    leave these signals unblocked may still have them delivered during the block.
+    """
+    deferred = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, deferred)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _stage(path: Path, data: bytes, mode: int) -> Path:
@@ -262,6 +304,18 @@ def _optional_text(data: dict[str, Any], key: str, source: Path) -> str | None:
     if value is None or isinstance(value, str):
         return value
     raise _corrupt(source, f"{key} must be a string")
+
+
+def _optional_hours(data: dict[str, Any], key: str, source: Path) -> float | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    # JSON true and false load as bool, a subclass of int, but are no number of hours.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _corrupt(source, f"{key} must be a number of hours")
+    if not math.isfinite(value) or value <= 0:
+        raise _corrupt(source, f"{key} must be greater than 0")
+    return float(value)
 
 
 def _corrupt(path: Path, problem: str) -> InvalidRequestError:

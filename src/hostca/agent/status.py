@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from cryptography import x509
 
+from hostca.agent import clock
 from hostca.agent.certificates import (
     certificate_names,
     check_issuer,
@@ -34,7 +35,7 @@ def describe_status(state: StateDir, *, now: datetime | None = None) -> dict[str
     ``key_mismatch`` or ``untrusted_issuer`` (not signed by a CA in ``ca.pem``).
     Time values are aware UTC datetimes.
     """
-    moment = now or datetime.now(UTC)
+    moment = now or clock.now()
     config = state.read_config()
     report: dict[str, Any] = {
         "status": "not_enrolled",

@@ -17,6 +17,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from hostca.agent import clock
 from hostca.agent.connection import DEFAULT_TIMEOUT
 from hostca.agent.state import StateDir
 from hostca.core.errors import ForbiddenError, UnavailableError
@@ -67,7 +68,7 @@ def fetch_ca_certificates(server: str, *, timeout: float = DEFAULT_TIMEOUT) -> l
     """
     from hostca.apiclient import ApiClient
 
-    with ApiClient(server, verify=False, timeout=timeout) as client:
+    with ApiClient(server, verify=False, timeout=timeout, client_clock=clock.now) as client:
         response = client.get_json("/api/v1/ca")
 
     entries = response.get("certificates") if isinstance(response, dict) else None

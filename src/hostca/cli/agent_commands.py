@@ -4,6 +4,9 @@ The commands are thin: each one reads its options, calls one function of
 ``hostca.agent`` and prints the result. Modules that need httpx or most of
 cryptography are imported inside the commands, so ``hostca agent status`` and
 ``--help`` start without them.
+
+An agent may trust several primaries. Every command takes ``--server`` to
+choose one, and needs it only when the agent trusts more than one.
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from hostca.agent.state import StateDir, default_state_dir
-from hostca.cli.output import emit, format_time, json_option
+from hostca.agent.servers import StateRoot
+from hostca.agent.state import StateDir, default_state_dir, write_file_atomically
+from hostca.cli.output import emit, format_time, json_option, print_error
 from hostca.core.errors import ForbiddenError, InvalidRequestError
 from hostca.core.keys import HOST_KEY_TYPES
 
@@ -32,14 +36,30 @@ DEFAULT_TIMEOUT_SECONDS = 30.0
 _PROMPT_MARKER = "\0prompt"
 
 _SERVER_HELP = "Primary server as HOST, HOST:PORT or https://HOST[:PORT]; the default port is 1556."
+_CHOOSE_SERVER_HELP = (
+    f"{_SERVER_HELP} Chooses one of the primaries this agent trusts; needed only when it "
+    "trusts several."
+)
+
+# `hostca agent run` exits with this status when a certificate can no longer be
+# used and only a reissue token helps (EX_NOPERM of sysexits.h), so that a
+# service manager can tell it from a failure that a restart may cure.
+EXIT_REISSUE_TOKEN_REQUIRED = 77
+
+_PUBLIC_FILE_MODE = 0o644
 
 
 @dataclass(frozen=True)
 class AgentContext:
     """Options of the ``agent`` group that every subcommand uses."""
 
-    state: StateDir
+    home: StateRoot
     timeout: float
+
+
+def server_option(function: Any) -> Any:
+    """Add ``--server`` that chooses one of the trusted primaries."""
+    return click.option("--server", metavar="URL", help=_CHOOSE_SERVER_HELP)(function)
 
 
 pass_agent_context = click.make_pass_decorator(AgentContext)
@@ -65,9 +85,11 @@ pass_agent_context = click.make_pass_decorator(AgentContext)
 def agent(ctx: click.Context, state_dir: Path | None, timeout: float) -> None:
     """Host side: trust the CA, enrol, renew, check and forget this host's certificate.
 
-    The private key is created on this host and never leaves it.
+    `hostca agent run` keeps the certificate renewed, and `csr` with
+    `install-cert` serve hosts that cannot reach the primary. The private key
+    is created on this host and never leaves it.
     """
-    ctx.obj = AgentContext(state=StateDir(state_dir or default_state_dir()), timeout=timeout)
+    ctx.obj = AgentContext(home=StateRoot(state_dir or default_state_dir()), timeout=timeout)
 
 
 @agent.command()
@@ -95,39 +117,39 @@ def trust(context: AgentContext, server: str, fingerprint: str | None, as_json: 
     url = normalize_server_url(server)
     if fingerprint is not None:
         normalize_fingerprint(fingerprint)  # Reject a malformed value before any traffic.
+    state = context.home.directory_for(url)
     offered = fetch_ca_certificates(url, timeout=context.timeout)
 
     if fingerprint is not None:
         trusted = select_by_fingerprint(offered, fingerprint)
     else:
         click.echo(_describe_offered_ca(url, offered), err=as_json)
-        if context.state.ca_file.exists():
-            click.echo(f"This replaces the CA bundle in {context.state.ca_file}.", err=as_json)
+        if state.ca_file.exists():
+            click.echo(f"This replaces the CA bundle in {state.ca_file}.", err=as_json)
         if not click.confirm("Trust this CA?", default=False, err=as_json):
             raise ForbiddenError(
                 "the CA was not confirmed; nothing was stored.", code="trust_not_confirmed"
             )
         trusted = offered
 
-    store_trusted_ca(context.state, trusted, url)
+    store_trusted_ca(state, trusted, url)
     result = {
         "server": url,
-        "ca_file": str(context.state.ca_file),
+        "ca_file": str(state.ca_file),
         "certificates": [item.to_json() for item in trusted],
     }
+    several = len(context.home.servers()) > 1
+    next_command = f"hostca agent enroll --server {url}" if several else "hostca agent enroll"
     emit(
         result,
         as_json,
-        f"Stored the trusted CA in {context.state.ca_file}. "
-        "Next, run `hostca agent enroll` with a token from the administrator.",
+        f"Stored the trusted CA in {state.ca_file}. "
+        f"Next, run `{next_command}` with a token from the administrator.",
     )
 
 
 @agent.command()
-@click.option(
-    "--server",
-    help=f"{_SERVER_HELP} Default: the server stored by `hostca agent trust`.",
-)
+@server_option
 @click.option(
     "--token",
     "token",
@@ -193,19 +215,23 @@ def enroll(
     enrol. The old key and certificate stay in place until the new certificate
     has arrived and been checked.
     """
+    from hostca.agent.clock import time_errors_explained
     from hostca.agent.enroll import EnrollRequest
     from hostca.agent.enroll import enroll as run_enroll
 
+    state = context.home.select(server)
+    url = state.read_config().server
     request = EnrollRequest(
         primary_name=name or socket.getfqdn(),
         aliases=aliases,
-        server=server,
+        server=url,
         key_type=key_type,
         token=_read_token(token, token_file, token_env),
         force=force,
     )
-    issued = run_enroll(context.state, request, timeout=context.timeout)
-    result = _issued_result(context.state, issued, requested=[request.primary_name, *aliases])
+    with time_errors_explained(state, url, timeout=context.timeout):
+        issued = run_enroll(state, request, timeout=context.timeout)
+    result = _issued_result(state, issued, requested=[request.primary_name, *aliases])
     emit(result, as_json, lambda data: _render_issued("Enrolled", data))
 
 
@@ -216,47 +242,63 @@ def enroll(
     help="Create a new private key and certify it instead of the current one. The key "
     "type is the one chosen at enrolment (ec-p256 when agent.json does not record it).",
 )
+@server_option
 @json_option
 @pass_agent_context
-def renew(context: AgentContext, rekey: bool, as_json: bool) -> None:
+def renew(context: AgentContext, rekey: bool, server: str | None, as_json: bool) -> None:
     """Renew this host's certificate over mutual TLS with the current certificate.
 
     No token is needed while the current certificate is valid. Renew once less
     than half of the lifetime is left, the "renew after" time of `hostca agent status`.
     """
+    from hostca.agent.clock import time_errors_explained
     from hostca.agent.renew import renew as run_renew
 
-    issued = run_renew(context.state, rekey=rekey, timeout=context.timeout)
-    result = _issued_result(context.state, issued, requested=list(issued.names))
+    state = context.home.select(server)
+    with time_errors_explained(state, state.read_config().server, timeout=context.timeout):
+        issued = run_renew(state, rekey=rekey, timeout=context.timeout)
+    result = _issued_result(state, issued, requested=list(issued.names))
     emit(result, as_json, lambda data: _render_issued("Renewed", data))
 
 
 @agent.command()
+@server_option
 @json_option
 @pass_agent_context
-def status(context: AgentContext, as_json: bool) -> None:
-    """Show this host's identity, certificate and files, without contacting the primary.
+def status(context: AgentContext, server: str | None, as_json: bool) -> None:
+    """Show this host's identity, certificates and files, without contacting a primary.
 
-    Times are UTC. The renew-after time is when half of the lifetime is left.
+    Lists every primary this agent trusts. With --json, the top-level keys
+    describe the primary chosen with --server, else the only or first one,
+    and `servers` lists them all. Times are UTC. The renew-after time is when
+    half of the lifetime is left.
     """
     from hostca.agent.status import describe_status
 
-    emit(describe_status(context.state), as_json, _render_status)
+    home = context.home
+    chosen = home.select_or_default(server)
+    reports = [
+        {**describe_status(item.state), "state_dir": str(item.state.root)}
+        for item in home.servers()
+    ]
+    result = {**describe_status(chosen), "servers": reports}
+    emit(result, as_json, _render_status)
 
 
 @agent.command("self-check")
+@server_option
 @json_option
 @pass_agent_context
-def self_check(context: AgentContext, as_json: bool) -> None:
+def self_check(context: AgentContext, server: str | None, as_json: bool) -> None:
     """Check with the primary, over mutual TLS, that this host's certificate is usable.
 
-    Also checks the validity period and, if `hostca agent crl fetch` stored one,
-    the local CRL. Exits with status 1 when the certificate is revoked, expired
-    or otherwise not usable.
+    Also checks the validity period, this host's clock against the primary's and,
+    if `hostca agent crl fetch` stored one, the local CRL. Exits with status 1
+    when the certificate is revoked, expired or otherwise not usable.
     """
     from hostca.agent.selfcheck import self_check as run_self_check
 
-    report = run_self_check(context.state, timeout=context.timeout)
+    report = run_self_check(context.home.select(server), timeout=context.timeout)
     emit(report, as_json, _render_self_check)
     if report["status"] != "valid":
         raise click.exceptions.Exit(1)
@@ -268,9 +310,10 @@ def crl() -> None:
 
 
 @crl.command("fetch")
+@server_option
 @json_option
 @pass_agent_context
-def crl_fetch(context: AgentContext, as_json: bool) -> None:
+def crl_fetch(context: AgentContext, server: str | None, as_json: bool) -> None:
     """Download the CRL, verify its signature with the trusted CA, and store it.
 
     A CRL whose CRL number is lower than the stored one is rejected.
@@ -278,36 +321,251 @@ def crl_fetch(context: AgentContext, as_json: bool) -> None:
     from hostca.agent.connection import resolve_server
     from hostca.agent.crl import fetch_crl
 
-    server = resolve_server(None, context.state.read_config())
-    summary = fetch_crl(context.state, server, timeout=context.timeout)
-    result = {"crl_file": str(context.state.crl_file), **summary.to_json()}
+    state = context.home.select(server)
+    summary = fetch_crl(state, resolve_server(None, state.read_config()), timeout=context.timeout)
+    result = {"crl_file": str(state.crl_file), **summary.to_json()}
     emit(
         result,
         as_json,
         f"Stored CRL number {summary.crl_number} ({summary.revoked_count} revoked, "
-        f"next update {format_time(summary.next_update)}) in {context.state.crl_file}.",
+        f"next update {format_time(summary.next_update)}) in {state.crl_file}.",
     )
+
+
+@agent.command("clock-skew")
+@server_option
+@json_option
+@pass_agent_context
+def clock_skew(context: AgentContext, server: str | None, as_json: bool) -> None:
+    """Measure how far this host's clock is from the primary's.
+
+    Requests the primary's time (GET /api/v1/time) three times and uses the
+    response with the shortest round trip, assuming the primary read its clock
+    halfway through it. A positive skew means this host's clock is ahead.
+    """
+    from hostca.agent.clock import measure_clock_skew
+    from hostca.agent.connection import resolve_server
+
+    state = context.home.select(server)
+    url = resolve_server(None, state.read_config())
+    skew = measure_clock_skew(state, url, timeout=context.timeout)
+    emit({"server": url, **skew.to_json()}, as_json, skew.describe())
+
+
+@agent.command()
+@click.option(
+    "--out",
+    "out_file",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File to write the CSR to (PEM). It must not exist yet.",
+)
+@click.option(
+    "--name",
+    help="Primary name of this host, a DNS name. Default: this machine's FQDN.",
+)
+@click.option(
+    "--alias",
+    "aliases",
+    multiple=True,
+    help="Further name of this host, a DNS name or an IP address. Repeat for several.",
+)
+@click.option(
+    "--key-type",
+    type=click.Choice(HOST_KEY_TYPES),
+    default="ec-p256",
+    show_default=True,
+    help="Type of the new private key.",
+)
+@server_option
+@json_option
+@pass_agent_context
+def csr(
+    context: AgentContext,
+    out_file: Path,
+    name: str | None,
+    aliases: tuple[str, ...],
+    key_type: str,
+    server: str | None,
+    as_json: bool,
+) -> None:
+    """Create a new key and write its CSR, for a host that cannot reach the primary.
+
+    The new key waits in the state directory as the pending key; the current
+    key and certificate stay in use. Carry the CSR to the administrator, who
+    runs `hostca cert sign`, and install the result with `hostca agent
+    install-cert FILE`. Running this command again replaces the pending key.
+    """
+    from hostca.agent.offline import CsrRequest, create_pending_request
+
+    if out_file.exists():
+        raise InvalidRequestError(
+            f"{out_file}: already exists; choose another --out file or remove it first.",
+            code="file_exists",
+        )
+    state = context.home.select_or_first(server)
+    request = CsrRequest(primary_name=name or socket.getfqdn(), aliases=aliases, key_type=key_type)
+    pending = create_pending_request(state, request)
+    write_file_atomically(out_file, pending.csr_pem, _PUBLIC_FILE_MODE)
+
+    result = {
+        "csr_file": str(out_file),
+        "names": list(pending.names),
+        "key_type": key_type,
+        "pending_key_file": str(pending.key_file),
+        "replaced_pending_key": pending.replaced_pending_key,
+        "server": state.read_config().server,
+    }
+    replaced = " It replaces the previous pending key." if pending.replaced_pending_key else ""
+    emit(
+        result,
+        as_json,
+        f"Wrote the CSR for {', '.join(pending.names)} to {out_file}. The new key waits in "
+        f"{pending.key_file}.{replaced}\nHave the administrator sign it with `hostca cert sign "
+        f"--csr {out_file.name} --token VALUE --out FILE`, then run `hostca agent install-cert FILE`.",
+    )
+
+
+@agent.command("install-cert")
+@click.argument("certificate_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@server_option
+@json_option
+@pass_agent_context
+def install_cert(
+    context: AgentContext, certificate_file: Path, server: str | None, as_json: bool
+) -> None:
+    """Install the certificate issued for the CSR of `hostca agent csr`.
+
+    CERTIFICATE_FILE is PEM, as `hostca cert sign` writes it; CA certificates
+    after the host's certificate are ignored. The certificate must certify the
+    pending key and be issued by the trusted CA. Then the pending key and the
+    certificate replace the current ones together.
+    """
+    from hostca.agent.offline import install_certificate
+
+    state = context.home.select_or_first(server)
+    issued = install_certificate(state, certificate_file, timeout=context.timeout)
+    result = _issued_result(state, issued, requested=list(issued.names))
+    emit(result, as_json, lambda data: _render_issued("Installed the certificate of", data))
+
+
+@agent.command()
+@click.option(
+    "--once",
+    is_flag=True,
+    help="Check every primary once, renew or refresh what is due, and exit.",
+)
+@click.option(
+    "--check-interval",
+    type=click.FloatRange(min=0.1),
+    default=60.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Seconds between two checks of the certificate and the CRL.",
+)
+@click.option(
+    "--rekey",
+    is_flag=True,
+    help="Renew with a new private key each time, instead of the current one.",
+)
+@server_option
+@pass_agent_context
+@click.pass_context
+def run(
+    ctx: click.Context,
+    context: AgentContext,
+    once: bool,
+    check_interval: float,
+    rekey: bool,
+    server: str | None,
+) -> None:
+    """Keep this host's certificates renewed and its CRLs fresh, until stopped.
+
+    Renews a certificate over mutual TLS once less than half of its lifetime
+    is left, and refreshes the CRL at the interval of the primary's security
+    level (1 h at very-high, 4 h at high, 8 h at medium), or more often where
+    crl_refresh_hours in agent.json sets a shorter interval. While a primary is
+    unreachable, the check is retried with exponential backoff. A certificate
+    that expired or was revoked is reissued without a token only if the
+    primary has an auto-reissue window open for this host.
+
+    Without --server, looks after every primary this agent trusts. Logs one
+    JSON object per event on stderr. Stops after the current step on SIGTERM
+    or SIGINT, with exit status 0. Exits with status 77 when a certificate
+    can no longer be used and a reissue token is needed, and 1 on other errors.
+    """
+    from hostca.agent.daemon import AgentDaemon, DaemonOptions, ReissueTokenRequiredError
+    from hostca.agent.shutdown import stop_on_signals
+
+    _configure_logging(debug=bool(ctx.find_root().meta.get("hostca.debug")))
+    home = context.home
+    servers = home.servers()
+    if server is not None:
+        chosen = home.select(server)
+        servers = [item for item in servers if item.state.root == chosen.root]
+    if not servers:
+        home.select(None)  # Raises the error that names the next step: trust a primary.
+
+    options = DaemonOptions(
+        check_interval=check_interval, once=once, rekey=rekey, timeout=context.timeout
+    )
+    with stop_on_signals() as stop:
+        try:
+            AgentDaemon(servers, options, stop).run()
+        except ReissueTokenRequiredError as error:
+            print_error(error.code, error.message)
+            raise click.exceptions.Exit(EXIT_REISSUE_TOKEN_REQUIRED) from None
 
 
 @agent.command()
 @click.option("--force", is_flag=True, help="Delete without asking for confirmation.")
+@server_option
 @pass_agent_context
-def forget(context: AgentContext, force: bool) -> None:
-    """Delete this host's key, certificate, CRL, trusted CA and settings.
+def forget(context: AgentContext, force: bool, server: str | None) -> None:
+    """Delete this host's key, certificate, CRL, trusted CA and settings for one primary.
 
-    Nothing is kept. To get a certificate again, the host needs `hostca agent
-    trust` and a new token from the administrator. The certificate stays valid
-    on the primary until an administrator revokes it.
+    Nothing of that primary is kept; other trusted primaries stay. To get a
+    certificate again, the host needs `hostca agent trust` and a new token
+    from the administrator. The certificate stays valid on the primary until
+    an administrator revokes it.
     """
-    state = context.state
+    home = context.home
+    state = home.select_or_first(server)
+    url = state.read_config().server
+    of_server = f" of {url}" if url else ""
     if not force and not click.confirm(
-        f"Delete the key, certificate, CRL, trusted CA and settings in {state.root}?",
+        f"Delete the key, certificate, CRL, trusted CA and settings{of_server} in {state.root}?",
         default=False,
     ):
         raise ForbiddenError("nothing was deleted.", code="forget_not_confirmed")
 
     deleted = state.forget()
-    click.echo(f"Deleted {len(deleted)} files from {state.root}.")
+    home.remove_empty_servers_dir()
+    click.echo(f"Deleted {len(deleted)} files{of_server} from {state.root}.")
+
+
+def _configure_logging(*, debug: bool) -> None:
+    """Log one JSON object per event on stderr, as the server does."""
+    import logging
+    import sys
+
+    import structlog
+
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.DEBUG if debug else logging.INFO
+        ),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        # Not cached: the daemon logs a few events a minute, and tests that run the
+        # command in process can still capture the events afterwards.
+        cache_logger_on_first_use=False,
+    )
 
 
 def _read_token(token: str | None, token_file: Path | None, token_env: str | None) -> str | None:
@@ -409,6 +667,15 @@ def _render_issued(verb: str, data: dict[str, Any]) -> str:
 
 
 def _render_status(data: dict[str, Any]) -> str:
+    servers = data["servers"]
+    if len(servers) <= 1:
+        return _render_server_status(data)
+    blocks = [f"This agent trusts {len(servers)} primary servers."]
+    blocks += [_render_server_status(server) for server in servers]
+    return "\n\n".join(blocks)
+
+
+def _render_server_status(data: dict[str, Any]) -> str:
     rows = [
         ("status", data["status"]),
         ("host ID", data["host_id"]),
@@ -440,6 +707,7 @@ def _render_self_check(report: dict[str, Any]) -> str:
     if server.get("message"):
         lines.append(f"                   {server['message']}")
 
+    lines.append(f"  clock            {report['clock']['message']}")
     if not crl["checked"]:
         lines.append("  local CRL        none; run `hostca agent crl fetch`")
     elif crl["revocation"] is not None:
