@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import IO
 
 from hostca.core.errors import UnavailableError
 
@@ -75,6 +77,34 @@ class DataDir:
     @property
     def config_file(self) -> Path:
         return self.root / "server.json"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.root / "server.lock"
+
+    def lock_for_server(self) -> IO[str]:
+        """Take the data directory's server lock, held while the returned file stays open.
+
+        Two servers on one data directory would both publish CRLs and write SQLite at
+        once; the second one is stopped here instead.
+        """
+        stream = self.lock_file.open("a+")
+        try:
+            fcntl.flock(stream.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            stream.seek(0)
+            holder = stream.read().strip() or "unknown"
+            stream.close()
+            raise UnavailableError(
+                f"{self.root}: another hostca server (PID {holder}) runs on this data directory; "
+                "stop it first, or give this one another --data-dir.",
+                code="data_dir_locked",
+            ) from None
+        stream.seek(0)
+        stream.truncate()
+        stream.write(f"{os.getpid()}\n")
+        stream.flush()
+        return stream
 
     def is_initialized(self) -> bool:
         return self.config_file.exists()

@@ -305,3 +305,17 @@ def test_load_csr_pem_after_text(p256_key: ec.EllipticCurvePrivateKey) -> None:
     dump = b"Certificate Request:\n    Data:\n        Version: 1 (0x0)\n" + pem
 
     assert load_csr(dump).requested_names == ("web-01.example.test",)
+
+
+def test_too_many_names_rejected() -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    names = [x509.DNSName(f"n{i}.example.test") for i in range(101)]
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "n0.example.test")]))
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    with pytest.raises(CsrInvalidError) as raised:
+        load_csr(csr.public_bytes(serialization.Encoding.PEM))
+    assert "101 names" in raised.value.message

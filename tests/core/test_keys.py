@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x25519
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
+from hostca.core.errors import HostcaError
 from hostca.core.keys import (
     CA_KEY_TYPES,
     HOST_KEY_TYPES,
@@ -165,3 +166,17 @@ def test_signature_hash_for() -> None:
     assert isinstance(signature_hash_for(rsa_2048), hashes.SHA256)
     with pytest.raises(KeyTypeRejectedError):
         signature_hash_for(ec.generate_private_key(ec.SECP521R1()))
+
+
+def test_rsa_small_exponent_rejected() -> None:
+    modulus = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        .public_key()
+        .public_numbers()
+        .n
+    )
+    weak = rsa.RSAPublicNumbers(e=3, n=modulus).public_key()
+    with pytest.raises(HostcaError) as raised:
+        check_host_public_key(weak)
+    assert raised.value.code == "key_type_rejected"
+    assert "exponent 3" in raised.value.message

@@ -16,7 +16,7 @@ from hostca.datadir import DataDir
 from hostca.service.server_setup import InitRequest, initialize_server, open_context
 from hostca.store.database import SchemaMismatchError
 
-from conftest import HOSTCA, start_server, stop_server
+from conftest import HOSTCA, free_port, start_server, stop_server
 
 
 def mode(path: Path) -> int:
@@ -211,3 +211,21 @@ def test_init_ip_primary_name_rejected(tmp_path: Path) -> None:
     assert getattr(raised.value, "code", None) == "name_invalid"
     assert "--alt-name" in str(raised.value)
     assert not (tmp_path / "data").exists()
+
+
+def test_second_server_on_same_data_dir(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    server = start_server(data_dir, tmp_path / "server.log")
+    try:
+        result = subprocess.run(
+            [HOSTCA, "server", "run", "--data-dir", str(data_dir), "--listen", f"127.0.0.1:{free_port()}"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        stop_server(server)
+    assert result.returncode != 0
+    assert f"PID {server.process.pid}" in result.stderr
+    assert "another hostca server" in result.stderr

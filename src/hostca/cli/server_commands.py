@@ -240,19 +240,20 @@ def run(
         )
         _report_init(result, settings.data_dir, False)
     config = layout.read_config()
-    context = open_context(
-        layout,
-        ca_passphrase=_ca_passphrase(settings, config.ca_key_encrypted),
-        database_url=settings.database_url,
-        hosts_file=settings.hosts_file,
-        public_port=parse_listen(settings.listen)[1],
-    )
-    click.echo(
-        f"hostca primary server {config.primary_name} listening on https://{settings.listen} "
-        f"(data directory {settings.data_dir}); press Ctrl+C to stop.",
-        err=True,
-    )
-    serve(context, layout, settings.listen)
+    with layout.lock_for_server():
+        context = open_context(
+            layout,
+            ca_passphrase=_ca_passphrase(settings, config.ca_key_encrypted),
+            database_url=settings.database_url,
+            hosts_file=settings.hosts_file,
+            public_port=parse_listen(settings.listen)[1],
+        )
+        click.echo(
+            f"hostca primary server {config.primary_name} listening on https://{settings.listen} "
+            f"(data directory {settings.data_dir}); press Ctrl+C to stop.",
+            err=True,
+        )
+        serve(context, layout, settings.listen)
 
 
 def _default_alt_names() -> tuple[str, ...]:

@@ -29,6 +29,8 @@ from hostca.core.keys import (
 
 __all__ = ["MAX_CSR_SIZE", "CheckedCsr", "CsrInvalidError", "load_csr"]
 
+# A host has a handful of names; a cap keeps one CSR from filling the approval list.
+MAX_REQUESTED_NAMES = 100
 MAX_CSR_SIZE = 64 * 1024
 """Maximum size of an encoded CSR in bytes.
 
@@ -80,6 +82,12 @@ def load_csr(data: str | bytes) -> CheckedCsr:
     extensions = _read_extensions(csr)
     _reject_ca_request(extensions)
     names = _requested_names(csr, extensions)
+    if len(names) > MAX_REQUESTED_NAMES:
+        raise CsrInvalidError(
+            f"CSR asks for {len(names)} names, more than the maximum of {MAX_REQUESTED_NAMES}; "
+            "request the host's name and its aliases only.",
+            details={"names": len(names), "max_names": MAX_REQUESTED_NAMES},
+        )
     return CheckedCsr(csr=csr, public_key=public_key, requested_names=names)
 
 

@@ -123,6 +123,15 @@ def check_host_public_key(public_key: PublicKeyTypes) -> IssuablePublicKey:
     ):
         return public_key
     if isinstance(public_key, rsa.RSAPublicKey) and _is_accepted_rsa_size(public_key.key_size):
+        exponent = public_key.public_numbers().e
+        if exponent < RSA_PUBLIC_EXPONENT:
+            # Small exponents such as 3 have a history of signature forgeries
+            # (Bleichenbacher 2006); key generators use 65537.
+            raise KeyTypeRejectedError(
+                f"RSA {public_key.key_size} with public exponent {exponent}: too small an exponent; "
+                f"make a new key with the usual exponent {RSA_PUBLIC_EXPONENT}.",
+                details={"key": describe_key(public_key), "exponent": exponent},
+            )
         return public_key
     if isinstance(public_key, ed25519.Ed25519PublicKey):
         return public_key

@@ -121,9 +121,13 @@ def _check_name_free(
         if owner.host_id == host_id:
             raise ConflictError(f"{name}: already a name of host {host_id}.", code="mapping_exists")
         if not (shared and owner.shared):
+            hint = (
+                "it is not shared there, so remove it from that host first"
+                if shared
+                else "remove it there first, or use --shared on both hosts for a cluster name"
+            )
             raise ConflictError(
-                f"{name}: already a name of host {owner.host_id} ({owner.primary_name}); remove it there "
-                "first, or use --shared for a cluster name that several hosts share.",
+                f"{name}: already a name of host {owner.host_id} ({owner.primary_name}); {hint}.",
                 code="name_conflict",
                 details={"name": name, "host_id": owner.host_id},
             )
