@@ -299,8 +299,8 @@ class ApiClient:
             return UnavailableError(
                 f"could not verify the TLS certificate of {url}: "
                 f"{verification.verify_message or verification.reason}; "
-                f"run `hostca agent trust --server {url}` "
-                "or pass --ca-file with the CA certificate.",
+                "check that this is the primary you trusted; a host trusts it with "
+                f"`hostca agent trust --server {url}`, an administrator with `hostca login`.",
                 code="server_untrusted",
             )
         if self._sends_client_certificate and _looks_like_client_certificate_rejection(

@@ -521,3 +521,20 @@ def test_state_dir_from_environment(fake_primary: FakePrimary, tmp_path: Path) -
     )
     assert result.exit_code == 0, result.output
     assert (state_dir / "ca.pem").exists()
+
+
+def test_trust_without_answer_explains(fake_primary: FakePrimary, tmp_path: Path) -> None:
+    result = invoke(tmp_path, "trust", "--server", fake_primary.url, "--json", input="")
+
+    assert error_code(result) == "confirmation_required"
+    assert not (tmp_path / "ca.pem").exists()
+
+
+def test_empty_host_name_rejected() -> None:
+    from hostca.cli.agent_commands import _host_name
+    from hostca.core.errors import HostcaError
+
+    with pytest.raises(HostcaError) as raised:
+        _host_name(" ")
+    assert raised.value.code == "name_invalid"
+    assert _host_name("web-01.example.test") == "web-01.example.test"

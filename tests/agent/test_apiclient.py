@@ -133,8 +133,8 @@ def test_unknown_server_ca_is_server_untrusted(
     ):
         client.get_json("/api/v1/ca")
     assert caught.value.code == "server_untrusted"
-    assert f"run `hostca agent trust --server {fake_primary.url}`" in caught.value.message
-    assert "--ca-file" in caught.value.message
+    assert f"`hostca agent trust --server {fake_primary.url}`" in caught.value.message
+    assert "hostca login" in caught.value.message
 
 
 def test_rejected_client_certificate_is_explained(

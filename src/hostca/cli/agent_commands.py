@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -126,7 +127,16 @@ def trust(context: AgentContext, server: str, fingerprint: str | None, as_json: 
         click.echo(_describe_offered_ca(url, offered), err=as_json)
         if state.ca_file.exists():
             click.echo(f"This replaces the CA bundle in {state.ca_file}.", err=as_json)
-        if not click.confirm("Trust this CA?", default=False, err=as_json):
+        try:
+            confirmed = click.confirm("Trust this CA?", default=False, err=as_json)
+        except click.exceptions.Abort:
+            # No answer came, as when standard input is empty or closed.
+            raise InvalidRequestError(
+                "no answer to 'Trust this CA?', so nothing was stored; compare the fingerprint above "
+                "with the one the primary printed, then pass it with --fingerprint.",
+                code="confirmation_required",
+            ) from None
+        if not confirmed:
             raise ForbiddenError(
                 "the CA was not confirmed; nothing was stored.", code="trust_not_confirmed"
             )
@@ -222,7 +232,7 @@ def enroll(
     state = context.home.select(server)
     url = state.read_config().server
     request = EnrollRequest(
-        primary_name=name or socket.getfqdn(),
+        primary_name=_host_name(name),
         aliases=aliases,
         server=url,
         key_type=key_type,
@@ -404,7 +414,7 @@ def csr(
             code="file_exists",
         )
     state = context.home.select_or_first(server)
-    request = CsrRequest(primary_name=name or socket.getfqdn(), aliases=aliases, key_type=key_type)
+    request = CsrRequest(primary_name=_host_name(name), aliases=aliases, key_type=key_type)
     pending = create_pending_request(state, request)
     write_file_atomically(out_file, pending.csr_pem, _PUBLIC_FILE_MODE)
 
@@ -568,6 +578,20 @@ def _configure_logging(*, debug: bool) -> None:
     )
 
 
+def _host_name(name: str | None) -> str:
+    """Return the name to request: --name, else this machine's FQDN (its host name if that is localhost)."""
+    if name is not None:
+        if not name.strip():
+            raise InvalidRequestError(
+                "--name is empty; give the host's DNS name.", code="name_invalid"
+            )
+        return name
+    fqdn = socket.getfqdn()
+    if not fqdn or fqdn.startswith("localhost"):
+        return socket.gethostname() or fqdn
+    return fqdn
+
+
 def _read_token(token: str | None, token_file: Path | None, token_env: str | None) -> str | None:
     """Return the token value from the one source given, or None when none is given."""
     sources = [option for option, value in _token_sources(token, token_file, token_env) if value]
@@ -575,6 +599,9 @@ def _read_token(token: str | None, token_file: Path | None, token_env: str | Non
         raise click.UsageError(f"{' and '.join(sources)} are mutually exclusive; give one.")
 
     if token == _PROMPT_MARKER:
+        if not sys.stdin.isatty():
+            # Piped in, as in 'cat token.txt | hostca agent enroll --token': read a line, no prompt.
+            return sys.stdin.readline().strip()
         value: str = click.prompt("Token", hide_input=True, err=True)
         return value
     if token is not None:
