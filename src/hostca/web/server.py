@@ -37,6 +37,8 @@ def configure_logging(level: str = "info") -> None:
     """Log structured events as JSON lines on stderr."""
     numeric = logging.getLevelName(level.upper())
     logging.basicConfig(stream=sys.stderr, level=numeric, format="%(message)s")
+    # Alembic narrates every migration step at INFO; hostca reports the schema itself.
+    logging.getLogger("alembic").setLevel(max(numeric, logging.WARNING))
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
