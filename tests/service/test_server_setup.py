@@ -218,7 +218,15 @@ def test_second_server_on_same_data_dir(tmp_path: Path) -> None:
     server = start_server(data_dir, tmp_path / "server.log")
     try:
         result = subprocess.run(
-            [HOSTCA, "server", "run", "--data-dir", str(data_dir), "--listen", f"127.0.0.1:{free_port()}"],
+            [
+                HOSTCA,
+                "server",
+                "run",
+                "--data-dir",
+                str(data_dir),
+                "--listen",
+                f"127.0.0.1:{free_port()}",
+            ],
             capture_output=True,
             text=True,
             timeout=60,
