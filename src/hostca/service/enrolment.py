@@ -26,8 +26,8 @@ from hostca.service.context import Actor, ServiceContext
 from hostca.service.discovered_names import record_discovered_names
 from hostca.service.domain_settings import load_domain_settings
 from hostca.service.host_lookup import check_not_primary_server
-from hostca.service.issuance import IssuedCertificate, issue_certificate
-from hostca.store import certificate_records, host_records, token_records
+from hostca.service.issuance import IssuedCertificate, issue_next_certificate
+from hostca.store import host_records, token_records
 
 __all__ = ["EnrolRequest", "enroll", "requested_primary_name"]
 
@@ -240,20 +240,15 @@ def _enroll(
                 details={"token": token.name},
             )
 
-        earlier = [
-            row.serial_number
-            for row in certificate_records.live_certificates_of_host(connection, host_id, now)
-        ]
-        issued = issue_certificate(
+        issued, revoked = issue_next_certificate(
             connection,
             context,
             host_id=host_id,
             public_key=checked.public_key,
             lifetime=settings.certificate_lifetime,
             now=now,
+            retire="revoke" if token.kind == "reissue" else "keep",
         )
-        revoked = earlier if token.kind == "reissue" else []
-        certificate_records.mark_revoked(connection, revoked, now, "superseded")
         append_event(
             connection,
             context,
@@ -342,20 +337,15 @@ def _enroll_without_token(
         record_discovered_names(
             connection, host_id, further_names, auto_map=settings.auto_map, now=now
         )
-        earlier = [
-            row.serial_number
-            for row in certificate_records.live_certificates_of_host(connection, host_id, now)
-        ]
-        issued = issue_certificate(
+        issued, revoked = issue_next_certificate(
             connection,
             context,
             host_id=host_id,
             public_key=public_key,
             lifetime=settings.certificate_lifetime,
             now=now,
+            retire="revoke" if decision is EnrolmentDecision.REISSUE else "keep",
         )
-        revoked = earlier if decision is EnrolmentDecision.REISSUE else []
-        certificate_records.mark_revoked(connection, revoked, now, "superseded")
         append_event(
             connection,
             context,

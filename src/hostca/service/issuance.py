@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -27,6 +28,7 @@ __all__ = [
     "certificate_names",
     "format_serial",
     "issue_certificate",
+    "issue_next_certificate",
     "parse_serial",
     "public_key_of",
 ]
@@ -127,3 +129,34 @@ def issue_certificate(
 def public_key_of(certificate_pem: str) -> IssuablePublicKey:
     certificate = x509.load_pem_x509_certificate(certificate_pem.encode("ascii"))
     return check_host_public_key(certificate.public_key())
+
+
+def issue_next_certificate(
+    connection: Connection,
+    context: ServiceContext,
+    *,
+    host_id: str,
+    public_key: IssuablePublicKey,
+    lifetime: timedelta,
+    now: datetime,
+    retire: Literal["keep", "supersede", "revoke"],
+) -> tuple[IssuedCertificate, list[str]]:
+    """Issue the host's next certificate and retire its earlier unexpired ones.
+
+    ``retire`` says what happens to them: ``keep`` (a first certificate),
+    ``supersede`` (a renewal with the same key) or ``revoke`` with reason
+    superseded (a reissue or a new key). Returns the certificate and the serial
+    numbers of the earlier certificates that were retired.
+    """
+    earlier = [
+        row.serial_number
+        for row in certificate_records.live_certificates_of_host(connection, host_id, now)
+    ]
+    issued = issue_certificate(
+        connection, context, host_id=host_id, public_key=public_key, lifetime=lifetime, now=now
+    )
+    if retire == "supersede":
+        certificate_records.mark_superseded(connection, earlier)
+    elif retire == "revoke":
+        certificate_records.mark_revoked(connection, earlier, now, "superseded")
+    return issued, [] if retire == "keep" else earlier

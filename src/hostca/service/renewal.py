@@ -18,8 +18,7 @@ from hostca.service.context import Actor, ServiceContext
 from hostca.service.discovered_names import record_discovered_names
 from hostca.service.domain_settings import load_domain_settings
 from hostca.service.host_auth import check_host_certificate
-from hostca.service.issuance import IssuedCertificate, issue_certificate, public_key_of
-from hostca.store import certificate_records
+from hostca.service.issuance import IssuedCertificate, issue_next_certificate, public_key_of
 
 __all__ = ["RenewRequest", "renew"]
 
@@ -65,22 +64,15 @@ def renew(context: ServiceContext, request: RenewRequest) -> IssuedCertificate:
                 if checked is not None
                 else public_key_of(identity.certificate.pem)
             )
-            earlier = [
-                row.serial_number
-                for row in certificate_records.live_certificates_of_host(connection, host_id, now)
-            ]
-            issued = issue_certificate(
+            issued, earlier = issue_next_certificate(
                 connection,
                 context,
                 host_id=host_id,
                 public_key=public_key,
                 lifetime=settings.certificate_lifetime,
                 now=now,
+                retire="revoke" if checked is not None else "supersede",
             )
-            if checked is not None:
-                certificate_records.mark_revoked(connection, earlier, now, "superseded")
-            else:
-                certificate_records.mark_superseded(connection, earlier)
             append_event(
                 connection,
                 context,
