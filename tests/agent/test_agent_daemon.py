@@ -10,6 +10,9 @@ import os
 import random
 import signal
 import socket
+import subprocess
+import sys
+import textwrap
 from collections.abc import MutableMapping
 from datetime import timedelta
 from pathlib import Path
@@ -25,7 +28,6 @@ from hostca.agent.backoff import Backoff
 from hostca.agent.daemon import AgentDaemon, DaemonOptions, ReissueTokenRequiredError
 from hostca.agent.servers import StateRoot
 from hostca.agent.shutdown import StopRequest, stop_on_signals
-from hostca.agent.state import _termination_signals_deferred
 from hostca.apiclient import ApiError
 from hostca.cli.main import cli
 from hostca.core.errors import HostcaError, UnavailableError
@@ -297,12 +299,24 @@ def test_stop_request_wakes_wait() -> None:
 
 
 def test_signals_deferred_during_commit() -> None:
-    received: list[int] = []
-    previous = signal.signal(signal.SIGTERM, lambda number, _frame: received.append(number))
-    try:
+    # The signal mask is per thread, and the test runner may have other threads that
+    # leave SIGTERM unblocked, so the check runs in a single-threaded child process.
+    program = textwrap.dedent(
+        """
+        import os, signal
+        from hostca.agent.state import _termination_signals_deferred
+
+        received = []
+        signal.signal(signal.SIGTERM, lambda number, _frame: received.append(number))
         with _termination_signals_deferred():
             os.kill(os.getpid(), signal.SIGTERM)
-            assert received == []
-        assert received == [signal.SIGTERM]
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+            assert received == [], received
+        assert received == [signal.SIGTERM], received
+        print("deferred")
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "deferred"
