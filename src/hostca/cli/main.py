@@ -35,6 +35,11 @@ _GROUPS = {
     "server": ("hostca.cli.server_commands", "server", "Initialize and run the primary server."),
     "settings": ("hostca.cli.settings_commands", "settings", "Show and change domain settings."),
     "token": ("hostca.cli.token_commands", "token", "Create, list, show and delete tokens."),
+    "user": (
+        "hostca.cli.user_commands",
+        "user",
+        "Add, list and disable administrators; set passwords.",
+    ),
 }
 
 

@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Row
 
-from hostca.core.errors import ConflictError, HostcaError, InvalidRequestError, UnauthorizedError
+from hostca.core.errors import (
+    ConflictError,
+    HostcaError,
+    InvalidRequestError,
+    NotFoundError,
+    UnauthorizedError,
+)
 from hostca.service.audit_log import append_event, record_failure
 from hostca.service.context import Actor, ServiceContext
 from hostca.store import user_records
@@ -20,8 +30,12 @@ __all__ = [
     "ROLES",
     "SESSION_LIFETIME",
     "AdminIdentity",
+    "add_user",
     "authenticate_session",
+    "change_password",
     "create_user",
+    "disable_user",
+    "list_users",
     "login",
     "logout",
 ]
@@ -29,6 +43,8 @@ __all__ = [
 ROLES = ("security-admin", "operator", "auditor")
 SESSION_LIFETIME = timedelta(hours=24)
 MIN_PASSWORD_LENGTH = 12
+# No ':' so that a user name never looks like the actor of a host or an API key.
+_USER_NAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 # Verified when the user name is unknown, so both failures take the same time.
@@ -72,6 +88,11 @@ def create_user(
     role: str,
     password: str,
 ) -> None:
+    if not _USER_NAME.fullmatch(name):
+        raise InvalidRequestError(
+            f"{name!r}: invalid user name; use 1 to 64 letters, digits, '.', '_', '@' or '-'.",
+            code="user_name_invalid",
+        )
     if role not in ROLES:
         raise InvalidRequestError(
             f"{role}: unknown role; use one of {', '.join(ROLES)}.", code="role_invalid"
@@ -188,3 +209,121 @@ def logout(context: ServiceContext, identity: AdminIdentity, source_ip: str | No
             actor=identity.actor(source_ip),
             target=identity.name,
         )
+
+
+# Account administration: each function is one transaction, and a rejection is
+# audited in a transaction of its own.
+
+
+@contextmanager
+def _audit_rejection(
+    context: ServiceContext, actor: Actor, action: str, target: str
+) -> Iterator[None]:
+    try:
+        yield
+    except HostcaError as error:
+        record_failure(
+            context, error, category="SEC_CONFIG", action=action, actor=actor, target=target
+        )
+        raise
+
+
+def _user_view(user: Row[Any]) -> dict[str, Any]:
+    return {
+        "name": user.name,
+        "role": user.role,
+        "disabled": bool(user.disabled),
+        "created_at": user.created_at,
+    }
+
+
+def _existing_user(connection: Connection, name: str) -> Row[Any]:
+    user = user_records.find_user(connection, name)
+    if user is None:
+        raise NotFoundError(
+            f"{name}: user not found; 'hostca user list' shows the users.", code="user_not_found"
+        )
+    return user
+
+
+def list_users(context: ServiceContext) -> list[dict[str, Any]]:
+    with context.database.engine.connect() as connection:
+        return [_user_view(user) for user in user_records.list_users(connection)]
+
+
+def add_user(
+    context: ServiceContext, actor: Actor, name: str, role: str, password: str
+) -> dict[str, Any]:
+    """Create an enabled user and return its view."""
+    with (
+        _audit_rejection(context, actor, "user_add", name),
+        context.database.transaction() as connection,
+    ):
+        create_user(connection, context, actor, name, role, password)
+        return _user_view(_existing_user(connection, name))
+
+
+def disable_user(context: ServiceContext, actor: Actor, name: str) -> dict[str, Any]:
+    """Disable a user and end its sessions, unless it is the last enabled security-admin.
+
+    The user's sessions stop working at once in any case, because every session
+    check reads the user's ``disabled`` flag.
+    """
+    with (
+        _audit_rejection(context, actor, "user_disable", name),
+        context.database.transaction() as connection,
+    ):
+        user = _existing_user(connection, name)
+        if user.disabled:
+            return _user_view(user)
+
+        if user.role == "security-admin":
+            enabled_admins = user_records.count_enabled_users_with_role(
+                connection, "security-admin"
+            )
+            if enabled_admins <= 1:
+                raise ConflictError(
+                    f"{name}: the last enabled security-admin cannot be disabled; "
+                    "add another security-admin first.",
+                    code="last_security_admin",
+                )
+
+        user_records.set_user_disabled(connection, user.id, True)
+        ended = user_records.end_user_sessions(connection, user.id, context.clock())
+        append_event(
+            connection,
+            context,
+            category="SEC_CONFIG",
+            action="user_disable",
+            actor=actor,
+            target=name,
+            details={"sessions_ended": ended},
+        )
+        return _user_view(_existing_user(connection, name))
+
+
+def change_password(
+    context: ServiceContext, admin: AdminIdentity, source_ip: str | None, name: str, password: str
+) -> dict[str, Any]:
+    """Set a user's password and end the user's sessions, except the caller's own."""
+    actor = admin.actor(source_ip)
+    with _audit_rejection(context, actor, "user_passwd", name):
+        check_password_strength(password)
+        with context.database.transaction() as connection:
+            user = _existing_user(connection, name)
+            user_records.set_password_hash(connection, user.id, _hasher.hash(password))
+
+            keep = admin.session_id if admin.name == name else None
+            ended = user_records.end_user_sessions(
+                connection, user.id, context.clock(), keep_session_id=keep
+            )
+            append_event(
+                connection,
+                context,
+                category="SEC_CONFIG",
+                action="user_passwd",
+                actor=actor,
+                target=name,
+                details={"sessions_ended": ended},
+            )
+            return {**_user_view(user), "sessions_ended": ended}

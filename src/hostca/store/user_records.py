@@ -10,12 +10,16 @@ from sqlalchemy import Connection, Row, insert, select, update
 from hostca.store.tables import sessions, users
 
 __all__ = [
+    "count_enabled_users_with_role",
     "end_session",
+    "end_user_sessions",
     "find_session",
     "find_user",
     "insert_session",
     "insert_user",
     "list_users",
+    "set_password_hash",
+    "set_user_disabled",
 ]
 
 
@@ -29,6 +33,30 @@ def find_user(connection: Connection, name: str) -> Row[Any] | None:
 
 def list_users(connection: Connection) -> list[Row[Any]]:
     return list(connection.execute(select(users).order_by(users.c.name)))
+
+
+def count_enabled_users_with_role(connection: Connection, role: str) -> int:
+    """Count the enabled users of ``role``, locking their rows until the transaction ends.
+
+    The lock (FOR UPDATE on PostgreSQL, the database write lock on SQLite) keeps two
+    concurrent requests from each disabling one of the last two such users.
+    """
+    rows = connection.execute(
+        select(users.c.id)
+        .where(users.c.role == role, users.c.disabled.is_(False))
+        .with_for_update()
+    )
+    return len(list(rows))
+
+
+def set_user_disabled(connection: Connection, user_id: int, disabled: bool) -> None:
+    connection.execute(update(users).where(users.c.id == user_id).values(disabled=disabled))
+
+
+def set_password_hash(connection: Connection, user_id: int, password_hash: str) -> None:
+    connection.execute(
+        update(users).where(users.c.id == user_id).values(password_hash=password_hash)
+    )
 
 
 def insert_session(connection: Connection, **values: Any) -> None:
@@ -46,3 +74,13 @@ def find_session(connection: Connection, secret_hash: str) -> Row[Any] | None:
 
 def end_session(connection: Connection, session_id: int, now: datetime) -> None:
     connection.execute(update(sessions).where(sessions.c.id == session_id).values(ended_at=now))
+
+
+def end_user_sessions(
+    connection: Connection, user_id: int, now: datetime, *, keep_session_id: int | None = None
+) -> int:
+    """End every open session of a user except ``keep_session_id``; return how many ended."""
+    query = update(sessions).where(sessions.c.user_id == user_id, sessions.c.ended_at.is_(None))
+    if keep_session_id is not None:
+        query = query.where(sessions.c.id != keep_session_id)
+    return connection.execute(query.values(ended_at=now)).rowcount

@@ -1,0 +1,53 @@
+"""Administration routes for user accounts; only roles with ``user.manage`` may call them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
+
+from hostca.service import user_service
+from hostca.web.dependencies import Admin, Context, authorize, source_ip
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1", tags=["administration"])
+
+
+class UserBody(BaseModel):
+    name: str = Field(max_length=64)
+    role: str = Field(max_length=32)
+    password: str = Field(max_length=1024)
+
+
+class PasswordBody(BaseModel):
+    password: str = Field(max_length=1024)
+
+
+@router.get("/users")
+def get_users(admin: Admin, request: Request, context: Context) -> list[dict[str, Any]]:
+    authorize(context, admin, "user.manage", request)
+    return user_service.list_users(context)
+
+
+@router.post("/users", status_code=201)
+def post_user(body: UserBody, admin: Admin, request: Request, context: Context) -> dict[str, Any]:
+    actor = authorize(context, admin, "user.manage", request)
+    return user_service.add_user(context, actor, body.name, body.role, body.password)
+
+
+@router.post("/users/{name}/disable")
+def post_user_disable(
+    name: str, admin: Admin, request: Request, context: Context
+) -> dict[str, Any]:
+    actor = authorize(context, admin, "user.manage", request)
+    return user_service.disable_user(context, actor, name)
+
+
+@router.post("/users/{name}/password")
+def post_user_password(
+    name: str, body: PasswordBody, admin: Admin, request: Request, context: Context
+) -> dict[str, Any]:
+    authorize(context, admin, "user.manage", request)
+    return user_service.change_password(context, admin, source_ip(request), name, body.password)
