@@ -16,6 +16,7 @@ __all__ = ["cli", "main"]
 
 # Each group lives in its own module, loaded on first use.
 _GROUPS = {
+    "apikey": ("hostca.cli.apikey_commands", "apikey", "Create, list and revoke API keys."),
     "agent": (
         "hostca.cli.agent_commands",
         "agent",

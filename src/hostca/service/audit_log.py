@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import structlog
@@ -13,7 +14,7 @@ from hostca.core.errors import HostcaError
 from hostca.service.context import Actor, ServiceContext
 from hostca.store.tables import audit_chain_head, audit_events
 
-__all__ = ["append_event", "record_failure"]
+__all__ = ["append_event", "audit_rejection", "record_failure"]
 
 log = structlog.get_logger("hostca.audit")
 
@@ -128,3 +129,15 @@ def record_failure(
         target=target,
         code=error.code,
     )
+
+
+@contextmanager
+def audit_rejection(
+    context: ServiceContext, *, category: str, action: str, actor: Actor, target: str | None
+) -> Iterator[None]:
+    """Record a ``HostcaError`` raised inside the block with ``record_failure``, and re-raise it."""
+    try:
+        yield
+    except HostcaError as error:
+        record_failure(context, error, category=category, action=action, actor=actor, target=target)
+        raise

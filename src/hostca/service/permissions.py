@@ -25,6 +25,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "cert.revoke": _ADMIN,
     "settings.change": _ADMIN,
     "user.manage": _ADMIN,
+    "apikey.manage": _ADMIN,
 }
 
 

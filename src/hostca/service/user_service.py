@@ -5,8 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,7 +21,7 @@ from hostca.core.errors import (
     NotFoundError,
     UnauthorizedError,
 )
-from hostca.service.audit_log import append_event, record_failure
+from hostca.service.audit_log import append_event, audit_rejection, record_failure
 from hostca.service.context import Actor, ServiceContext
 from hostca.store import user_records
 
@@ -215,17 +214,12 @@ def logout(context: ServiceContext, identity: AdminIdentity, source_ip: str | No
 # audited in a transaction of its own.
 
 
-@contextmanager
 def _audit_rejection(
     context: ServiceContext, actor: Actor, action: str, target: str
-) -> Iterator[None]:
-    try:
-        yield
-    except HostcaError as error:
-        record_failure(
-            context, error, category="SEC_CONFIG", action=action, actor=actor, target=target
-        )
-        raise
+) -> AbstractContextManager[None]:
+    return audit_rejection(
+        context, category="SEC_CONFIG", action=action, actor=actor, target=target
+    )
 
 
 def _user_view(user: Row[Any]) -> dict[str, Any]:

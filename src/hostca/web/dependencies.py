@@ -6,7 +6,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from hostca.core.api_keys import looks_like_api_key
 from hostca.core.errors import HostcaError, UnauthorizedError
+from hostca.service.api_key_service import authenticate_api_key
 from hostca.service.audit_log import record_failure
 from hostca.service.context import Actor, ServiceContext
 from hostca.service.permissions import check_permission
@@ -38,8 +40,8 @@ def get_admin(request: Request, context: Context) -> AdminIdentity:
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         error = UnauthorizedError(
-            "this request needs an administrator session; log in with 'hostca login' and send "
-            "'Authorization: Bearer <session>'.",
+            "this request needs an administrator session or API key; log in with 'hostca login' "
+            "or set HOSTCA_API_KEY, which send 'Authorization: Bearer <credential>'.",
             code="unauthorized",
         )
         record_failure(
@@ -51,7 +53,10 @@ def get_admin(request: Request, context: Context) -> AdminIdentity:
             target=request.url.path,
         )
         raise error
-    return authenticate_session(context, secret.strip(), source_ip(request))
+    credential = secret.strip()
+    if looks_like_api_key(credential):
+        return authenticate_api_key(context, credential, source_ip(request))
+    return authenticate_session(context, credential, source_ip(request))
 
 
 Admin = Annotated[AdminIdentity, Depends(get_admin)]

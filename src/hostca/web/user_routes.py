@@ -1,4 +1,5 @@
-"""Administration routes for user accounts; only roles with ``user.manage`` may call them."""
+"""Administration routes for user accounts and API keys, for roles with ``user.manage``
+or ``apikey.manage`` in the permission table."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from hostca.service import user_service
+from hostca.service import api_key_service, user_service
 from hostca.web.dependencies import Admin, Context, authorize, source_ip
 
 __all__ = ["router"]
@@ -23,6 +24,12 @@ class UserBody(BaseModel):
 
 class PasswordBody(BaseModel):
     password: str = Field(max_length=1024)
+
+
+class ApiKeyBody(BaseModel):
+    name: str = Field(max_length=64)
+    role: str = Field(max_length=32)
+    expires: str = Field(max_length=64, description="Validity from now, such as 30d or 12h.")
 
 
 @router.get("/users")
@@ -51,3 +58,28 @@ def post_user_password(
 ) -> dict[str, Any]:
     authorize(context, admin, "user.manage", request)
     return user_service.change_password(context, admin, source_ip(request), name, body.password)
+
+
+# API keys
+
+
+@router.get("/apikeys")
+def get_api_keys(admin: Admin, request: Request, context: Context) -> list[dict[str, Any]]:
+    authorize(context, admin, "apikey.manage", request)
+    return api_key_service.list_api_keys(context)
+
+
+@router.post("/apikeys", status_code=201)
+def post_api_key(
+    body: ApiKeyBody, admin: Admin, request: Request, context: Context
+) -> dict[str, Any]:
+    """Create an API key; the response carries its ``value``, which is never shown again."""
+    actor = authorize(context, admin, "apikey.manage", request)
+    created = api_key_service.create_api_key(context, actor, body.name, body.role, body.expires)
+    return {**created.view, "value": created.value}
+
+
+@router.delete("/apikeys/{name}")
+def delete_api_key(name: str, admin: Admin, request: Request, context: Context) -> dict[str, Any]:
+    actor = authorize(context, admin, "apikey.manage", request)
+    return api_key_service.revoke_api_key(context, actor, name)
