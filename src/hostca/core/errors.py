@@ -16,6 +16,7 @@ __all__ = [
     "HostcaError",
     "InvalidRequestError",
     "NotFoundError",
+    "TooManyRequestsError",
     "UnauthorizedError",
     "UnavailableError",
 ]
@@ -81,6 +82,16 @@ class ConflictError(HostcaError):
 
     status = 409
     default_code = "conflict"
+
+
+class TooManyRequestsError(HostcaError):
+    """The caller failed too often and must wait (HTTP 429).
+
+    ``details["retry_after"]`` is the wait in whole seconds, sent as ``Retry-After``.
+    """
+
+    status = 429
+    default_code = "rate_limited"
 
 
 class UnavailableError(HostcaError):

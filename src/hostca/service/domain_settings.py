@@ -24,6 +24,8 @@ class DomainSettings:
     certificate_lifetime_days: int = 365
     crl_next_update_hours: int = 168
     crl_refresh_minutes: int = 60
+    rate_limit_failures: int = 10
+    rate_limit_window_seconds: int = 300
 
     @property
     def certificate_lifetime(self) -> timedelta:
@@ -37,6 +39,8 @@ _BOUNDS = {
     "certificate_lifetime_days": (1, 825),
     "crl_next_update_hours": (1, 24 * 30),
     "crl_refresh_minutes": (1, 60),
+    "rate_limit_failures": (1, 10_000),
+    "rate_limit_window_seconds": (10, 86_400),
 }
 _DESCRIPTIONS = {
     "security_level": "who gets a first certificate without a token: very-high, high or medium",
@@ -44,6 +48,9 @@ _DESCRIPTIONS = {
     "certificate_lifetime_days": "lifetime of host certificates, in days (1 to 825)",
     "crl_next_update_hours": "hours from a CRL's thisUpdate to its nextUpdate (1 to 720)",
     "crl_refresh_minutes": "the CRL is regenerated at least this often, in minutes (1 to 60)",
+    "rate_limit_failures": "failed logins, or failed token redemptions, that one source IP may "
+    "make per window before it gets 429 (1 to 10000)",
+    "rate_limit_window_seconds": "length of the rate limit window, in seconds (10 to 86400)",
 }
 
 

@@ -27,11 +27,16 @@ from hostca.service.discovered_names import record_discovered_names
 from hostca.service.domain_settings import load_domain_settings
 from hostca.service.host_lookup import check_not_primary_server
 from hostca.service.issuance import IssuedCertificate, issue_next_certificate
+from hostca.service.rate_limits import REDEMPTION, check_rate_limit, count_auth_failure
 from hostca.store import host_records, token_records
 
 __all__ = ["EnrolRequest", "enroll", "requested_primary_name"]
 
 log = structlog.get_logger("hostca.enrol")
+
+# Rejections that count toward the rate limit on token redemptions: the value
+# matches no usable token. A valid token used for the wrong host does not count.
+TOKEN_FAILURE_CODES = frozenset({"token_invalid", "token_expired", "token_used_up"})
 
 
 @dataclass(frozen=True)
@@ -175,8 +180,12 @@ def enroll(context: ServiceContext, request: EnrolRequest) -> IssuedCertificate:
     actor = Actor.anonymous(request.source_ip)
     audit: dict[str, Any] = {"target": None, "host_id": None, "details": {}}
     try:
+        if request.token_value is not None:
+            check_rate_limit(context, REDEMPTION, request.source_ip)
         issued, revoked = _enroll(context, request, actor, audit)
     except HostcaError as error:
+        if request.token_value is not None and error.code in TOKEN_FAILURE_CODES:
+            count_auth_failure(context, REDEMPTION, request.source_ip)
         record_failure(
             context,
             error,

@@ -23,6 +23,7 @@ from hostca.core.errors import (
 )
 from hostca.service.audit_log import append_event, audit_rejection, record_failure
 from hostca.service.context import Actor, ServiceContext
+from hostca.service.rate_limits import LOGIN, check_rate_limit, count_auth_failure
 from hostca.store import user_records
 
 __all__ = [
@@ -122,6 +123,7 @@ def login(context: ServiceContext, name: str, password: str, source_ip: str | No
     """Check a user's password and start a session of 24 hours."""
     actor = Actor(name=name or "anonymous", source_ip=source_ip)
     try:
+        check_rate_limit(context, LOGIN, source_ip)
         now = context.clock()
         with context.database.transaction() as connection:
             user = user_records.find_user(connection, name)
@@ -153,6 +155,8 @@ def login(context: ServiceContext, name: str, password: str, source_ip: str | No
             session = user_records.find_session(connection, _session_hash(secret))
             assert session is not None
     except HostcaError as error:
+        if error.code == "login_failed":
+            count_auth_failure(context, LOGIN, source_ip)
         record_failure(context, error, category="LOGIN", action="login", actor=actor, target=name)
         raise
     return LoginResult(secret, expires_at, AdminIdentity(user.name, user.role, session.id))

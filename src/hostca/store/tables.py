@@ -33,6 +33,7 @@ __all__ = [
     "api_keys",
     "audit_chain_head",
     "audit_events",
+    "auth_failures",
     "certificates",
     "crls",
     "host_names",
@@ -235,3 +236,16 @@ api_keys = Table(
     Column("expires_at", UtcDateTime(), nullable=False),
     Column("revoked_at", UtcDateTime(), nullable=True),
 )
+
+# Failed logins and failed token redemptions per source IP and kind ("login" or
+# "redemption"). A window starts at the first failure after the previous window
+# ended. The counts are in the database so that every worker and replica shares them.
+auth_failures = Table(
+    "auth_failures",
+    metadata,
+    Column("source_ip", String(45), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("window_start", UtcDateTime(), nullable=False),
+    Column("failures", Integer, nullable=False),
+)
+Index("ix_auth_failures_window_start", auth_failures.c.window_start)

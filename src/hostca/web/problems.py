@@ -77,7 +77,9 @@ async def _hostca_error(request: Request, error: Exception) -> JSONResponse:
         request_id=request.headers.get("x-request-id"),
     )
     if error.code not in TIME_ERROR_CODES:
-        return problem_response(error.status, error.code, error.message)
+        return problem_response(
+            error.status, error.code, error.message, headers=_retry_after_header(error)
+        )
     server_time = request.app.state.context.clock()
     extra: dict[str, Any] = {"server_time": server_time.isoformat().replace("+00:00", "Z")}
     skew = _clock_skew(request, server_time)
@@ -86,6 +88,12 @@ async def _hostca_error(request: Request, error: Exception) -> JSONResponse:
         extra["clock_skew_seconds"] = skew
         detail = f"{detail.rstrip('.')} ({describe_skew(skew)})."
     return problem_response(error.status, error.code, detail, extra)
+
+
+def _retry_after_header(error: HostcaError) -> dict[str, str] | None:
+    """Return a ``Retry-After`` header (RFC 9110 10.2.3) when the error carries ``retry_after``."""
+    retry_after = error.details.get("retry_after")
+    return None if retry_after is None else {"Retry-After": str(int(retry_after))}
 
 
 async def _validation_error(request: Request, error: Exception) -> JSONResponse:
