@@ -6,6 +6,7 @@ import fcntl
 import json
 import os
 import secrets
+import stat
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO
@@ -128,3 +129,30 @@ class DataDir:
 
     def read_token_hmac_key(self) -> bytes:
         return bytes.fromhex(self.token_hmac_key.read_text().strip())
+
+    def private_paths(self) -> list[Path]:
+        """Return the data directory and every file in it that contains a private key or secret."""
+        secrets_dir = self.token_hmac_key.parent
+        secret_files = sorted(secrets_dir.iterdir()) if secrets_dir.is_dir() else []
+        return [self.root, self.ca_dir / "ca.key.pem", self.tls_key, *secret_files]
+
+    def check_private_permissions(self) -> None:
+        """Raise ``permissions_too_open`` when group or others have any access to a private path.
+
+        Missing files are skipped, so that an administrator may delete the initial
+        password file after reading it.
+        """
+        for path in self.private_paths():
+            try:
+                mode = stat.S_IMODE(path.stat().st_mode)
+            except FileNotFoundError:
+                continue
+            if mode & 0o077:
+                required = 0o700 if path.is_dir() else 0o600
+                raise UnavailableError(
+                    f"{path}: mode {mode:04o} gives group or others access to a private "
+                    f"{'directory' if path.is_dir() else 'file'}; run 'chmod {required:o} {path}' "
+                    "and start the server again.",
+                    code="permissions_too_open",
+                    details={"path": str(path), "mode": f"{mode:04o}"},
+                )

@@ -239,6 +239,7 @@ def run(
             )
         )
         _report_init(result, settings.data_dir, False)
+    layout.check_private_permissions()
     config = layout.read_config()
     with layout.lock_for_server():
         context = open_context(
