@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from hostca.core.errors import ForbiddenError
 
-__all__ = ["PERMISSIONS", "check_permission"]
+__all__ = [
+    "ACTION_DESCRIPTIONS",
+    "PERMISSIONS",
+    "ROLE_ORDER",
+    "check_permission",
+    "render_markdown",
+]
+
+ROLE_ORDER = ("security-admin", "operator", "auditor")
 
 _ALL = frozenset({"security-admin", "operator", "auditor"})
 _ADMIN = frozenset({"security-admin"})
@@ -28,6 +36,24 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "apikey.manage": _ADMIN,
 }
 
+ACTION_DESCRIPTIONS: dict[str, str] = {
+    "view": "list and show tokens, hosts, mappings, certificates and settings",
+    "audit.view": "list and verify audit events",
+    "token.create_authorization": "create authorization tokens",
+    "token.create_reissue": "create reissue tokens",
+    "token.delete": "delete tokens",
+    "token.cleanup": "remove expired, used-up and deleted tokens",
+    "host.add": "pre-register hosts",
+    "mapping.add": "add mappings, and approve or reject discovered names",
+    "mapping.remove": "remove mappings",
+    "host.auto_reissue": "allow or disallow auto-reissue",
+    "host.reset": "reset hosts",
+    "cert.revoke": "revoke certificates",
+    "settings.change": "change domain settings",
+    "user.manage": "add, list and disable users, and set their passwords",
+    "apikey.manage": "create, list and revoke API keys",
+}
+
 
 def check_permission(role: str, action: str, user: str) -> None:
     """Raise ``forbidden`` unless ``role`` may do ``action``."""
@@ -39,3 +65,29 @@ def check_permission(role: str, action: str, user: str) -> None:
             code="forbidden",
             details={"action": action, "role": role},
         )
+
+
+def render_markdown() -> str:
+    """Render the permission table as the Markdown page ``docs/permissions.md``."""
+    header = ["action", "what it allows", *ROLE_ORDER]
+    lines = [
+        "# Permissions",
+        "",
+        "Which administrator role may do which action. This page is generated from",
+        "`hostca.service.permissions.PERMISSIONS`; regenerate it with",
+        "",
+        "```",
+        "python -c 'from hostca.service.permissions import render_markdown as r; print(r(), end=\"\")' \\",
+        "    > docs/permissions.md",
+        "```",
+        "",
+        "A request outside the caller's role is rejected with 403 `forbidden` and audited.",
+        "An API key acts with the role it was created with.",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
+    for action, roles in PERMISSIONS.items():
+        marks = ["yes" if role in roles else "no" for role in ROLE_ORDER]
+        lines.append(f"| `{action}` | {ACTION_DESCRIPTIONS[action]} | " + " | ".join(marks) + " |")
+    return "\n".join(lines) + "\n"

@@ -23,6 +23,7 @@ from hostca.core.errors import (
 )
 from hostca.service.audit_log import append_event, audit_rejection, record_failure
 from hostca.service.context import Actor, ServiceContext
+from hostca.service.permissions import ROLE_ORDER
 from hostca.service.rate_limits import LOGIN, check_rate_limit, count_auth_failure
 from hostca.store import user_records
 
@@ -40,7 +41,7 @@ __all__ = [
     "logout",
 ]
 
-ROLES = ("security-admin", "operator", "auditor")
+ROLES = ROLE_ORDER
 SESSION_LIFETIME = timedelta(hours=24)
 MIN_PASSWORD_LENGTH = 12
 # No ':' so that a user name never looks like the actor of a host or an API key.
