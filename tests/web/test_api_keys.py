@@ -199,3 +199,13 @@ def test_api_key_create_rejections(
 def test_revoke_unknown_api_key(primary_server: PrimaryServer) -> None:
     answer = primary_server.admin("DELETE", "/api/v1/apikeys/nobody")
     assert (answer.status_code, answer.json()["code"]) == (404, "apikey_not_found")
+
+
+def test_api_key_value_not_logged(primary_server: PrimaryServer) -> None:
+    value = key_value(primary_server, "not-logged", "auditor")
+    with_key(value, primary_server, "GET", "/api/v1/whoami")
+    primary_server.admin("DELETE", "/api/v1/apikeys/not-logged")
+    with_key(value, primary_server, "GET", "/api/v1/whoami")
+
+    assert value not in primary_server.log_text()
+    assert value not in str(latest_events(primary_server, 50))

@@ -196,3 +196,18 @@ def test_passwd_too_short(primary_server: PrimaryServer) -> None:
         "POST", "/api/v1/users/admin/password", json={"password": "short"}
     )
     assert (answer.status_code, answer.json()["code"]) == (400, "password_too_short")
+
+
+def test_passwords_not_logged(primary_server: PrimaryServer) -> None:
+    add_user(primary_server, "logged-1", "auditor", "unlogged-password-1")
+    log_in(primary_server, "logged-1", "unlogged-password-2")
+    primary_server.admin(
+        "POST", "/api/v1/users/logged-1/password", json={"password": "unlogged-password-3"}
+    )
+
+    log = primary_server.log_text()
+    events = str(latest_events(primary_server, 50))
+    assert "request_rejected" in log  # the failed login was logged, so the log is the right one
+    for password in ("unlogged-password-1", "unlogged-password-2", "unlogged-password-3"):
+        assert password not in log
+        assert password not in events
