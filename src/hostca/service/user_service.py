@@ -14,6 +14,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import Connection, Row
 
+from hostca.core.api_keys import API_KEY_PREFIX
 from hostca.core.errors import (
     ConflictError,
     HostcaError,
@@ -141,7 +142,7 @@ def login(context: ServiceContext, name: str, password: str, source_ip: str | No
                         "disabled": bool(user and user.disabled),
                     },
                 )
-            secret = secrets.token_urlsafe(32)
+            secret = _new_session_secret()
             expires_at = now + SESSION_LIFETIME
             user_records.insert_session(
                 connection,
@@ -161,6 +162,14 @@ def login(context: ServiceContext, name: str, password: str, source_ip: str | No
         record_failure(context, error, category="LOGIN", action="login", actor=actor, target=name)
         raise
     return LoginResult(secret, expires_at, AdminIdentity(user.name, user.role, session.id))
+
+
+def _new_session_secret() -> str:
+    # A session secret never starts like an API key, which the bearer check tells
+    # apart by its prefix alone.
+    while (secret := secrets.token_urlsafe(32)).startswith(API_KEY_PREFIX):
+        pass
+    return secret
 
 
 def _password_matches(stored_hash: str | None, password: str) -> bool:
