@@ -75,3 +75,22 @@ def test_sign_refuses_existing_output(admin: HostcaCli, tmp_path: Path) -> None:
 
     assert "already exists" in line
     assert out.read_text() == "keep me"
+
+
+def test_sign_missing_directory_uses_no_token(admin: HostcaCli, tmp_path: Path) -> None:
+    _key, csr = openssl_csr(tmp_path, "offline-05.example.test")
+    token = admin.json("token", "create", "--name", "offline-05")["value"]
+
+    line = admin.fails(
+        "cert",
+        "sign",
+        "--csr",
+        str(csr),
+        "--token",
+        token,
+        "--out",
+        str(tmp_path / "nodir" / "c.pem"),
+    )
+
+    assert "not a writable directory" in line
+    assert admin.json("token", "show", "offline-05")["uses"] == 0

@@ -575,3 +575,22 @@ def test_renewal_with_superseded_certificate(primary_server: PrimaryServer, tmp_
     assert renew(primary_server, key, certificate)[0] == 200
     status, answer = renew(primary_server, key, certificate)
     assert (status, answer["code"]) == (403, "certificate_superseded")
+
+
+def test_ip_address_not_preregistered_as_host(primary_server: PrimaryServer) -> None:
+    answer = primary_server.admin("POST", "/api/v1/hosts", json={"name": "10.0.0.99"})
+    assert (answer.status_code, answer.json()["code"]) == (400, "name_invalid")
+
+
+def test_mapping_conflict_with_primary_name_hint(
+    primary_server: PrimaryServer, tmp_path: Path
+) -> None:
+    enrolled_host(primary_server, tmp_path, "hint-owner.example.test")
+    _key, _cert, other = enrolled_host(primary_server, tmp_path, "hint-other.example.test")
+    answer = primary_server.admin(
+        "POST",
+        f"/api/v1/hosts/{other['host_id']}/mappings",
+        json={"name": "hint-owner.example.test", "shared": True},
+    )
+    assert (answer.status_code, answer.json()["code"]) == (409, "name_conflict")
+    assert "primary name, which can be neither shared nor removed" in answer.json()["detail"]

@@ -7,6 +7,7 @@ RFC 5280 names in kebab case, which the server checks.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -215,13 +216,27 @@ def sign(
             f"{out_file}: already exists; choose another --out file or remove it first.",
             code="file_exists",
         )
+    # Check the output place before the request: a token used on a lost certificate is gone.
+    directory = out_file.parent
+    if not directory.is_dir() or not os.access(directory, os.W_OK):
+        raise InvalidRequestError(
+            f"{directory}: not a writable directory for --out; create it or choose another place.",
+            code="file_unwritable",
+        )
     body: dict[str, Any] = {"csr": csr_file.read_text(errors="replace")}
     if token_value:
         body["token"] = token_value
 
     with public_client(server, ca_file) as client:
         issued = client.post_json("/api/v1/enroll", body)
-    out_file.write_text(issued["certificate"] + "".join(issued.get("ca_certificates", [])))
+    try:
+        out_file.write_text(issued["certificate"] + "".join(issued.get("ca_certificates", [])))
+    except OSError as error:
+        raise InvalidRequestError(
+            f"{out_file}: could not write the issued certificate {issued['serial_number']} ({error.strerror}); "
+            f"get it again with 'hostca cert show {issued['serial_number']} --pem'.",
+            code="file_unwritable",
+        ) from None
 
     issued_view = {
         key: value for key, value in issued.items() if key not in ("certificate", "ca_certificates")

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, Row
 
 from hostca.core.errors import ConflictError, HostcaError, InvalidRequestError, NotFoundError
-from hostca.core.names import normalize_name
+from hostca.core.names import is_ip_address, normalize_name
 from hostca.service.audit_log import append_event, record_failure
 from hostca.service.certificate_views import certificate_view
 from hostca.service.context import Actor, ServiceContext
@@ -83,6 +83,12 @@ def add_host(context: ServiceContext, actor: Actor, raw_name: str) -> dict[str, 
     now = context.clock()
     try:
         name = normalize_name(raw_name)
+        if is_ip_address(name):
+            raise InvalidRequestError(
+                f"{name}: a primary name must be a DNS name, because it is the first DNS name of the "
+                "host's certificate; pre-register the host's DNS name and map the address to it.",
+                code="name_invalid",
+            )
         with context.database.transaction() as connection:
             _check_name_free(connection, name, host_id=None)
             host_id = str(uuid.uuid4())
@@ -121,11 +127,14 @@ def _check_name_free(
         if owner.host_id == host_id:
             raise ConflictError(f"{name}: already a name of host {host_id}.", code="mapping_exists")
         if not (shared and owner.shared):
-            hint = (
-                "it is not shared there, so remove it from that host first"
-                if shared
-                else "remove it there first, or use --shared on both hosts for a cluster name"
-            )
+            if owner.is_primary:
+                hint = "it is that host's primary name, which can be neither shared nor removed"
+            elif shared:
+                hint = "it is not shared there, so remove it from that host first"
+            elif host_id is None:
+                hint = "remove it from that host first"
+            else:
+                hint = "remove it there first, or use --shared on both hosts for a cluster name"
             raise ConflictError(
                 f"{name}: already a name of host {owner.host_id} ({owner.primary_name}); {hint}.",
                 code="name_conflict",

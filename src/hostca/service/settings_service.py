@@ -35,7 +35,14 @@ def change_setting(context: ServiceContext, actor: Actor, key: str, value: str) 
             )
             return load_domain_settings(connection).as_dict()
     except HostcaError as error:
+        # The same target as a successful change, whichever spelling of the key was given.
+        target = key.strip().lower().replace("-", "_")
         record_failure(
-            context, error, category="SEC_CONFIG", action="setting_change", actor=actor, target=key
+            context,
+            error,
+            category="SEC_CONFIG",
+            action="setting_change",
+            actor=actor,
+            target=target,
         )
         raise
