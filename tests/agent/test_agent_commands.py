@@ -370,6 +370,34 @@ def test_status_not_enrolled(tmp_path: Path) -> None:
     assert status["serial_number"] is None
 
 
+def test_status_revoked_by_local_crl(fake_primary: FakePrimary, tmp_path: Path) -> None:
+    answer = enroll(tmp_path, fake_primary)
+    fake_primary.revoked.add(int(answer["serial_number"], 16))
+    assert invoke(tmp_path, "crl", "fetch").exit_code == 0
+    requests_before = len(fake_primary.requests)
+
+    result = invoke(tmp_path, "status", "--json")
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["status"] == "revoked"
+    assert "status         revoked" in invoke(tmp_path, "status").stdout
+    assert len(fake_primary.requests) == requests_before
+
+
+def test_status_ignores_unverified_crl(
+    fake_primary: FakePrimary, make_ca: type[TestCa], tmp_path: Path
+) -> None:
+    answer = enroll(tmp_path, fake_primary)
+    impostor = make_ca.create("Test CA")
+    forged = impostor.crl([int(answer["serial_number"], 16)], crl_number=9)
+    (tmp_path / "crl.pem").write_bytes(forged.public_bytes(serialization.Encoding.PEM))
+
+    result = invoke(tmp_path, "status", "--json")
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["status"] == "valid"
+
+
 def test_status_does_not_import_httpx(tmp_path: Path) -> None:
     program = (
         "import sys\n"

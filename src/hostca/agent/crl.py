@@ -19,13 +19,19 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, r
 from hostca.agent.certificates import format_serial_number, load_ca_bundle
 from hostca.agent.connection import DEFAULT_TIMEOUT, connect
 from hostca.agent.state import StateDir
-from hostca.core.errors import ConflictError, InvalidRequestError, UnavailableError
+from hostca.core.errors import (
+    ConflictError,
+    InvalidRequestError,
+    NotFoundError,
+    UnavailableError,
+)
 
 __all__ = [
     "CrlSummary",
     "describe_revocation",
     "fetch_crl",
     "load_local_crl",
+    "local_revocation",
     "revocation_of",
     "verify_crl",
 ]
@@ -130,6 +136,23 @@ def revocation_of(
     if crl.issuer != certificate.issuer:
         return None
     return crl.get_revoked_certificate_by_serial_number(certificate.serial_number)
+
+
+def local_revocation(
+    state: StateDir, certificate: x509.Certificate
+) -> x509.RevokedCertificate | None:
+    """Return the entry of ``certificate`` in the stored ``crl.pem``, without network access.
+
+    Returns None when no CRL was fetched, and also when ``crl.pem`` is not valid
+    PEM or does not verify with a trusted CA, because such a file proves nothing.
+    """
+    try:
+        crl = load_local_crl(state)
+    except (InvalidRequestError, ConflictError, NotFoundError):
+        return None
+    if crl is None:
+        return None
+    return revocation_of(crl, certificate)
 
 
 def describe_revocation(entry: x509.RevokedCertificate) -> dict[str, Any]:

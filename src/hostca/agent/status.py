@@ -19,6 +19,7 @@ from hostca.agent.certificates import (
     renew_after,
     same_public_key,
 )
+from hostca.agent.crl import local_revocation
 from hostca.agent.state import StateDir
 from hostca.core.errors import ConflictError
 from hostca.core.fingerprints import fingerprint
@@ -32,8 +33,8 @@ def describe_status(state: StateDir, *, now: datetime | None = None) -> dict[str
 
     ``status`` is ``not_enrolled``, ``valid``, ``renew_due`` (less than half of the
     lifetime left), ``expired``, ``not_yet_valid``, ``key_missing``,
-    ``key_mismatch`` or ``untrusted_issuer`` (not signed by a CA in ``ca.pem``).
-    Time values are aware UTC datetimes.
+    ``key_mismatch``, ``untrusted_issuer`` (not signed by a CA in ``ca.pem``) or
+    ``revoked`` (listed in the verified ``crl.pem``). Time values are aware UTC datetimes.
     """
     moment = now or clock.now()
     config = state.read_config()
@@ -74,13 +75,15 @@ def describe_status(state: StateDir, *, now: datetime | None = None) -> dict[str
 
 
 def local_certificate_status(state: StateDir, certificate: x509.Certificate, now: datetime) -> str:
-    """Classify the certificate from local facts only: its key, validity period and age."""
+    """Classify the certificate from local facts only: its key, issuer, stored CRL and dates."""
     if not state.key_file.is_file():
         return "key_missing"
     if not same_public_key(load_private_key(state).public_key(), certificate.public_key()):
         return "key_mismatch"
     if state.ca_file.is_file() and not _issued_by_trusted_ca(state, certificate):
         return "untrusted_issuer"
+    if local_revocation(state, certificate) is not None:
+        return "revoked"
     if now < certificate.not_valid_before_utc:
         return "not_yet_valid"
     if now >= certificate.not_valid_after_utc:
