@@ -4,9 +4,9 @@
 ``/api/v1/crl``, ``/api/v1/enroll``, ``/api/v1/renew``, ``/api/v1/self``,
 ``/api/v1/time``) with a test CA made here, so the agent's network code runs
 against real TLS, including client certificates, without the real server. Tests
-steer it through its attributes: ``enroll_problem`` and ``renew_problem`` make
-those requests fail with a problem document, ``revoked`` lists serial numbers
-that ``/api/v1/self`` rejects, and ``clock_offset_seconds`` shifts the time that
+steer it through its attributes: ``enroll_problem``, ``renew_problem`` and
+``self_problem`` make those requests fail with a problem document, ``revoked``
+lists serial numbers that ``/api/v1/self`` rejects and the CRL lists, and ``clock_offset_seconds`` shifts the time that
 ``/api/v1/time`` returns. ``client_times`` records the ``X-Hostca-Client-Time``
 header of every request (None where it was missing).
 """
@@ -146,6 +146,7 @@ class FakePrimary:
     url: str = ""
     enroll_problem: dict[str, Any] | None = None
     renew_problem: dict[str, Any] | None = None
+    self_problem: dict[str, Any] | None = None
     revoked: set[int] = field(default_factory=set)
     crl_number: int = 1
     requests: list[tuple[str, str, Any]] = field(default_factory=list)
@@ -175,6 +176,8 @@ class FakePrimary:
         return 200, self._issue(public_key, names)
 
     def self_record(self, peer: x509.Certificate) -> tuple[int, dict[str, Any]]:
+        if self.self_problem is not None:
+            return self.self_problem["status"], self.self_problem
         if peer.serial_number in self.revoked:
             return 403, {
                 "title": "Certificate revoked",

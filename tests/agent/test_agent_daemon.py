@@ -199,6 +199,90 @@ def test_daemon_expired_without_window(
     assert not [path for (_, path, _) in fake_primary.requests if path == "/api/v1/renew"]
 
 
+def test_daemon_revoked_reissued_in_window(fake_primary: FakePrimary, tmp_path: Path) -> None:
+    first = enroll(tmp_path, fake_primary)
+    fake_primary.revoked.add(int(first["serial_number"], 16))
+
+    events = run_once(tmp_path)
+
+    rejected = events_named(events, "certificate_rejected")
+    assert rejected[0]["code"] == "certificate_revoked"
+    reissued = events_named(events, "certificate_reissued")
+    assert len(reissued) == 1
+    assert reissued[0]["previous_serial_number"] == first["serial_number"]
+    enrol_bodies = [body for (_, path, body) in fake_primary.requests if path == "/api/v1/enroll"]
+    assert len(enrol_bodies) == 2
+    assert "token" not in enrol_bodies[-1]
+    assert status(tmp_path)["serial_number"] == reissued[0]["serial_number"]
+    assert status(tmp_path)["status"] == "valid"
+
+
+def test_daemon_revoked_without_window(fake_primary: FakePrimary, tmp_path: Path) -> None:
+    first = enroll(tmp_path, fake_primary)
+    before = (tmp_path / "cert.pem").read_bytes()
+    fake_primary.revoked.add(int(first["serial_number"], 16))
+    fake_primary.enroll_problem = problem("reissue_token_required", 409)
+
+    with pytest.raises(ReissueTokenRequiredError) as caught:
+        run_once(tmp_path)
+
+    message = caught.value.message
+    assert f"certificate {first['serial_number']} of host {first['host_id']} was revoked" in (
+        message
+    )
+    assert "A reissue token is needed" in message
+    assert "hostca agent enroll --force --token" in message
+    assert (tmp_path / "cert.pem").read_bytes() == before
+
+
+def test_daemon_revoked_in_fetched_crl(fake_primary: FakePrimary, tmp_path: Path) -> None:
+    # A primary without /api/v1/self: only the CRL reports the revocation.
+    first = enroll(tmp_path, fake_primary)
+    fake_primary.revoked.add(int(first["serial_number"], 16))
+    fake_primary.self_problem = problem("not_found", 404)
+    fake_primary.enroll_problem = problem("reissue_token_required", 409)
+
+    with pytest.raises(ReissueTokenRequiredError) as caught, capture_logs() as events:
+        AgentDaemon(
+            StateRoot(tmp_path).servers(),
+            DaemonOptions(once=True, timeout=10),
+            StopRequest(),
+        ).run()
+
+    assert "is listed as revoked in the verified CRL" in caught.value.message
+    revoked = events_named(events, "certificate_revoked")
+    assert revoked[0]["serial_number"] == first["serial_number"]
+    assert revoked[0]["revocation_reason"] == "key_compromise"
+    assert events_named(events, "server_given_up")[0]["code"] == "reissue_token_required"
+
+
+def test_daemon_revoked_in_stored_crl(fake_primary: FakePrimary, tmp_path: Path) -> None:
+    first = enroll(tmp_path, fake_primary)
+    fake_primary.revoked.add(int(first["serial_number"], 16))
+    assert invoke(tmp_path, "crl", "fetch").exit_code == 0
+    fake_primary.revoked.clear()
+
+    events = run_once(tmp_path)
+
+    assert (
+        events_named(events, "certificate_revoked")[0]["serial_number"] == (first["serial_number"])
+    )
+    reissued = events_named(events, "certificate_reissued")
+    assert reissued[0]["previous_serial_number"] == first["serial_number"]
+    assert status(tmp_path)["status"] == "valid"
+
+
+def test_run_once_revoked_exits_77(fake_primary: FakePrimary, tmp_path: Path) -> None:
+    first = enroll(tmp_path, fake_primary)
+    fake_primary.revoked.add(int(first["serial_number"], 16))
+    fake_primary.enroll_problem = problem("reissue_token_required", 409)
+
+    result = invoke(tmp_path, "run", "--once")
+
+    assert result.exit_code == 77, result.output
+    assert "A reissue token is needed" in result.stderr
+
+
 def test_daemon_server_error_is_retried(
     fake_primary: FakePrimary, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -372,3 +372,70 @@ def test_expired_without_window_exits(setup: Setup) -> None:
     assert (setup.state_dir / "cert.pem").read_bytes() == certificate_before
     given_up = daemon.named("server_given_up")
     assert given_up[0]["code"] == "reissue_token_required"
+
+
+def revoke_host(setup: Setup) -> None:
+    revoked = setup.server.admin(
+        "POST",
+        "/api/v1/certificates/revoke",
+        json={"host_id": setup.host_id, "reason_code": "key-compromise"},
+    )
+    assert revoked.status_code == 200, revoked.text
+
+
+def test_revoked_without_window_exits(setup: Setup) -> None:
+    certificate_before = (setup.state_dir / "cert.pem").read_bytes()
+    revoke_host(setup)
+    daemon = start_daemon(setup)
+
+    status = daemon.process.wait(timeout=WAIT_SECONDS)
+
+    assert status == EXIT_REISSUE_TOKEN_REQUIRED, daemon.log()
+    message = daemon.log().strip().splitlines()[-1]
+    assert message.startswith("hostca: error: ")
+    assert f"certificate {setup.serial_number} of host {setup.host_id} was revoked" in message
+    assert "A reissue token is needed" in message
+    assert (setup.state_dir / "cert.pem").read_bytes() == certificate_before
+    assert daemon.named("certificate_rejected")[0]["code"] == "certificate_revoked"
+    assert daemon.named("server_given_up")[0]["code"] == "reissue_token_required"
+
+
+def test_revoked_reissued_in_window(setup: Setup) -> None:
+    revoke_host(setup)
+    opened = setup.server.admin(
+        "POST", f"/api/v1/hosts/{setup.host_id}/auto-reissue", json={"minutes": 60}
+    )
+    assert opened.status_code == 200, opened.text
+    daemon = start_daemon(setup)
+
+    reissued = daemon.wait_for("certificate_reissued")
+
+    assert reissued["previous_serial_number"] == setup.serial_number
+    assert reissued["host_id"] == setup.host_id
+    status = agent(setup.state_dir, "status")
+    assert status["serial_number"] == reissued["serial_number"]
+    assert status["status"] == "valid"
+    check_files_consistent(setup.state_dir)
+    record = setup.server.admin("GET", f"/api/v1/certificates/{reissued['serial_number']}")
+    assert record.json()["status"] == "valid"
+    daemon.wait_for("crl_refreshed")
+    assert daemon.process.poll() is None
+    assert daemon.stop() == 0
+    assert len(daemon.named("reissue_started")) == 1
+
+
+def test_run_once_revoked_exits(setup: Setup) -> None:
+    revoke_host(setup)
+
+    result = subprocess.run(
+        [HOSTCA, "agent", "--state-dir", str(setup.state_dir), "--timeout", "5", "run", "--once"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=WAIT_SECONDS,
+    )
+
+    assert result.returncode == EXIT_REISSUE_TOKEN_REQUIRED, result.stderr
+    message = result.stderr.strip().splitlines()[-1]
+    assert "was revoked" in message
+    assert "A reissue token is needed" in message

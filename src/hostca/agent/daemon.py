@@ -8,6 +8,8 @@ At every check, for each primary the agent has a certificate from:
    requests a reissue without a token, with a new key. The primary grants that
    only within the host's open auto-reissue window. Otherwise the agent gives
    up on that primary, because only an administrator's reissue token helps.
+   The agent learns of a revocation from the primary's 403 response to
+   ``GET /api/v1/self`` and from its own serial number in the verified CRL.
 2. The CRL, refreshed at the interval that the primary's security level sets
    (``GET /api/v1/self``), or more often where ``agent.json`` sets
    ``crl_refresh_hours``.
@@ -38,7 +40,7 @@ from hostca.agent.certificates import (
     renew_after,
 )
 from hostca.agent.connection import DEFAULT_TIMEOUT, connect
-from hostca.agent.crl import fetch_crl, load_local_crl
+from hostca.agent.crl import describe_revocation, fetch_crl, load_local_crl, local_revocation
 from hostca.agent.enroll import DEFAULT_KEY_TYPE, EnrollRequest, enroll
 from hostca.agent.renew import renew
 from hostca.agent.servers import ServerState
@@ -77,6 +79,7 @@ _UNUSABLE_CERTIFICATE_CODES = frozenset(
         "certificate_revoked",
         "certificate_expired",
         "certificate_unknown",
+        "certificate_superseded",
         "client_certificate_rejected",
     }
 )
@@ -85,9 +88,11 @@ _REASONS = {
     "expired": "has expired by this host's clock",
     "key_missing": "has lost its private key",
     "key_mismatch": "does not match the private key on disk",
+    "revoked": "is listed as revoked in the verified CRL",
     "certificate_revoked": "was revoked",
     "certificate_expired": "has expired by the primary's clock",
     "certificate_unknown": "is unknown to the primary",
+    "certificate_superseded": "was superseded by a newer certificate on the primary",
     "client_certificate_rejected": "was rejected by the primary in the TLS handshake",
 }
 _TIME_REASONS = frozenset({"expired", "certificate_expired"})
@@ -285,6 +290,11 @@ class AgentDaemon:
                 **_describe(certificate),
             )
             return
+        if status == "revoked":
+            # Not held back like a renewal: a reissued certificate has a new serial
+            # number, which the CRL cannot list yet, so this cannot loop.
+            self._reissue_revoked(task, certificate)
+            return
         if time.monotonic() < task.hold_certificate_until:
             log.debug("certificate_on_hold", server=task.server, status=status)
             return
@@ -318,6 +328,36 @@ class AgentDaemon:
             **_issued(issued),
         )
         self._hold_after_new_certificate(task)
+
+    def _reissue_revoked(self, task: _ServerTask, certificate: x509.Certificate) -> None:
+        entry = local_revocation(task.state, certificate)
+        revocation = describe_revocation(entry) if entry is not None else None
+        log.warning(
+            "certificate_revoked",
+            server=task.server,
+            crl_file=str(task.state.crl_file),
+            revocation_date=revocation["revocation_date"].isoformat() if revocation else None,
+            revocation_reason=revocation["reason"] if revocation else None,
+            **_describe(certificate),
+        )
+        self._reissue(task, certificate, reason="revoked")
+
+    def _certificate_rejected(self, task: _ServerTask, error: HostcaError) -> None:
+        """Handle the primary's verdict that the certificate can no longer be used."""
+        certificate = load_certificate(task.state)
+        log.warning(
+            "certificate_rejected",
+            server=task.server,
+            code=error.code,
+            error=error.message,
+            **_describe(certificate),
+        )
+        if error.code in _TIME_REASONS and time.monotonic() < task.hold_certificate_until:
+            # Just after a renewal or reissue, an expiry means a wrong clock (see
+            # _hold_after_new_certificate), and another reissue would not help.
+            log.debug("certificate_on_hold", server=task.server, status=error.code)
+            return
+        self._reissue(task, certificate, reason=error.code)
 
     def _reissue(self, task: _ServerTask, certificate: x509.Certificate, *, reason: str) -> None:
         """Ask for a new certificate without a token, which only an auto-reissue window allows."""
@@ -416,6 +456,9 @@ class AgentDaemon:
                 next_update=summary.next_update.isoformat() if summary.next_update else None,
                 next_refresh_in_seconds=round(interval),
             )
+            certificate = load_certificate(task.state)
+            if local_revocation(task.state, certificate) is not None:
+                self._reissue_revoked(task, certificate)
         task.next_crl_refresh = time.monotonic() + interval
 
     def _initial_crl_wait(self, task: _ServerTask) -> float:
@@ -434,14 +477,22 @@ class AgentDaemon:
         return max(0.0, task.crl_interval() - age)
 
     def _learn_crl_interval(self, task: _ServerTask) -> None:
-        """Read the CRL refresh interval of the primary's security level from ``/api/v1/self``."""
+        """Read the CRL refresh interval of the primary's security level from ``/api/v1/self``.
+
+        The primary returns 403 (``certificate_revoked``, ``certificate_expired``, ...)
+        for a certificate that can no longer be used, and the agent then requests
+        a reissue.
+        """
         try:
             with connect(
                 task.state, task.server, mutual_tls=True, timeout=self.options.timeout
             ) as client:
                 record = client.get_json("/api/v1/self")
         except HostcaError as error:
-            log.debug("crl_interval_unknown", server=task.server, code=error.code)
+            if error.code in _UNUSABLE_CERTIFICATE_CODES:
+                self._certificate_rejected(task, error)
+            else:
+                log.debug("crl_interval_unknown", server=task.server, code=error.code)
             return
         seconds = record.get("crl_refresh_interval_seconds") if isinstance(record, dict) else None
         if isinstance(seconds, int) and not isinstance(seconds, bool) and seconds > 0:
