@@ -25,6 +25,7 @@ from hostca.core.fingerprints import fingerprint
 if TYPE_CHECKING:
     from conftest import FakePrimary, TestCa
 
+HOSTCA = str(Path(sys.executable).with_name("hostca"))
 TOKEN = "ABCDEFGHIJKLMNOP"
 STATUS_KEYS = {
     "host_id",
@@ -555,6 +556,25 @@ def test_trust_without_answer_explains(fake_primary: FakePrimary, tmp_path: Path
     result = invoke(tmp_path, "trust", "--server", fake_primary.url, "--json", input="")
 
     assert error_code(result) == "confirmation_required"
+    assert not (tmp_path / "ca.pem").exists()
+
+
+def test_trust_json_error_own_line(fake_primary: FakePrimary, tmp_path: Path) -> None:
+    command = [HOSTCA, "agent", "--state-dir", str(tmp_path), "trust", "--json"]
+    completed = subprocess.run(
+        [*command, "--server", fake_primary.url],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+    assert completed.returncode == 1, completed.stderr
+    lines = completed.stderr.splitlines()
+    assert lines[-2].startswith("Trust this CA? [y/N]:")
+    assert json.loads(lines[-1])["code"] == "confirmation_required"
+    assert completed.stdout == ""
     assert not (tmp_path / "ca.pem").exists()
 
 

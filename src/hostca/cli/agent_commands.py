@@ -130,7 +130,9 @@ def trust(context: AgentContext, server: str, fingerprint: str | None, as_json: 
         try:
             confirmed = click.confirm("Trust this CA?", default=False, err=as_json)
         except click.exceptions.Abort:
-            # No answer came, as when standard input is empty or closed.
+            # No answer came, as when standard input is empty or closed. The prompt
+            # left its line open, so end it before the error line is printed.
+            click.echo(err=as_json)
             raise InvalidRequestError(
                 "no answer to 'Trust this CA?', so nothing was stored; compare the fingerprint above "
                 "with the one the primary printed, then pass it with --fingerprint.",
