@@ -148,6 +148,64 @@ def test_trust_declined_stores_nothing(fake_primary: FakePrimary, tmp_path: Path
     assert not (tmp_path / "agent.json").exists()
 
 
+def test_trust_new_ca_warns_enrolled(
+    fake_primary: FakePrimary, make_ca: type[TestCa], tmp_path: Path
+) -> None:
+    answer = enroll(tmp_path, fake_primary)
+    fake_primary.ca = make_ca.create("Replacement CA")
+    sha256 = fingerprint(fake_primary.ca.certificate, "sha256")
+
+    result = invoke(tmp_path, "trust", "--server", fake_primary.url, "--fingerprint", sha256)
+
+    assert result.exit_code == 0, result.output
+    warning = result.stderr.strip()
+    assert warning.startswith(f"hostca: warning: {tmp_path / 'cert.pem'}: certificate ")
+    assert answer["serial_number"] in warning
+    assert "no longer chains to the trusted CA" in warning
+    assert "`hostca agent enroll --force --token`" in warning
+    assert "Next, run `hostca agent enroll`" not in result.stdout
+    assert "must enrol again" in result.stdout
+
+
+def test_trust_new_ca_json_warning(
+    fake_primary: FakePrimary, make_ca: type[TestCa], tmp_path: Path
+) -> None:
+    enroll(tmp_path, fake_primary)
+    fake_primary.ca = make_ca.create("Replacement CA")
+    sha256 = fingerprint(fake_primary.ca.certificate, "sha256")
+
+    result = invoke(
+        tmp_path, "trust", "--server", fake_primary.url, "--fingerprint", sha256, "--json"
+    )
+
+    assert result.exit_code == 0, result.output
+    warnings = json.loads(result.stdout)["warnings"]
+    assert len(warnings) == 1
+    assert "no longer chains to the trusted CA" in warnings[0]
+
+
+def test_trust_same_ca_when_enrolled(fake_primary: FakePrimary, tmp_path: Path) -> None:
+    answer = enroll(tmp_path, fake_primary)
+    sha256 = fingerprint(fake_primary.ca.certificate, "sha256")
+
+    result = invoke(tmp_path, "trust", "--server", fake_primary.url, "--fingerprint", sha256)
+
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    assert "Next, run" not in result.stdout
+    assert "already has a valid certificate from this CA" in result.stdout
+    assert answer["serial_number"] in result.stdout
+
+
+def test_trust_before_enrol_names_next_step(fake_primary: FakePrimary, tmp_path: Path) -> None:
+    sha256 = fingerprint(fake_primary.ca.certificate, "sha256")
+
+    result = invoke(tmp_path, "trust", "--server", fake_primary.url, "--fingerprint", sha256)
+
+    assert result.exit_code == 0, result.output
+    assert "Next, run `hostca agent enroll` with a token" in result.stdout
+
+
 def test_trust_rejects_http_url(tmp_path: Path) -> None:
     result = invoke(tmp_path, "trust", "--server", "http://127.0.0.1:1556")
     assert error_code(result) == "server_url_invalid"

@@ -150,14 +150,12 @@ def trust(context: AgentContext, server: str, fingerprint: str | None, as_json: 
         "ca_file": str(state.ca_file),
         "certificates": [item.to_json() for item in trusted],
     }
-    several = len(context.home.servers()) > 1
-    next_command = f"hostca agent enroll --server {url}" if several else "hostca agent enroll"
-    emit(
-        result,
-        as_json,
-        f"Stored the trusted CA in {state.ca_file}. "
-        f"Next, run `{next_command}` with a token from the administrator.",
-    )
+    server_option_text = f" --server {url}" if len(context.home.servers()) > 1 else ""
+    next_step, warning = _next_step_after_trust(state, server_option_text)
+    if warning is not None:
+        result["warnings"] = [warning]
+        click.echo(f"hostca: warning: {warning}", err=True)
+    emit(result, as_json, f"Stored the trusted CA in {state.ca_file}. {next_step}")
 
 
 @agent.command()
@@ -749,3 +747,50 @@ def _render_self_check(report: dict[str, Any]) -> str:
         stale = ", out of date" if crl["stale"] else ""
         lines.append(f"  local CRL        not listed (CRL number {crl['crl_number']}{stale})")
     return "\n".join(lines)
+
+
+def _next_step_after_trust(state: StateDir, server_option_text: str) -> tuple[str, str | None]:
+    """Return the next step after ``trust``, and a warning when the stored certificate no longer chains."""
+    from hostca.agent import clock
+    from hostca.agent.certificates import (
+        check_issuer,
+        format_serial_number,
+        load_ca_bundle,
+        load_certificate,
+    )
+    from hostca.agent.status import local_certificate_status
+    from hostca.core.errors import ConflictError
+
+    if not state.certificate_file.is_file():
+        return (
+            f"Next, run `hostca agent enroll{server_option_text}` with a token from the "
+            "administrator.",
+            None,
+        )
+
+    certificate = load_certificate(state)
+    serial_number = format_serial_number(certificate.serial_number)
+    reenrol = f"`hostca agent enroll --force --token{server_option_text}`"
+    try:
+        check_issuer(certificate, load_ca_bundle(state))
+    except ConflictError:
+        warning = (
+            f"{state.certificate_file}: certificate {serial_number} was issued by "
+            f"{certificate.issuer.rfc4514_string()} and no longer chains to the trusted CA, so "
+            "this host must enrol again. Ask the administrator for a reissue token and run "
+            f"{reenrol}."
+        )
+        return f"This host must enrol again with {reenrol} and a reissue token.", warning
+
+    status = local_certificate_status(state, certificate, clock.now())
+    if status in ("valid", "renew_due"):
+        return (
+            f"This host already has a valid certificate from this CA (serial number "
+            f"{serial_number}), so it needs no enrolment.",
+            None,
+        )
+    return (
+        f"The certificate from this CA in {state.certificate_file} is {status.replace('_', ' ')}. "
+        f"Run {reenrol} with a reissue token from the administrator.",
+        None,
+    )
