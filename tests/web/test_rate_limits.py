@@ -84,6 +84,11 @@ def test_login_limit_per_source_ip(primary_server: PrimaryServer, context: Servi
         ("LOGIN", "login", "127.0.0.1")
     }
     assert ADMIN_PASSWORD not in str(events)
+    log_lines = primary_server.log_text().splitlines()
+    rejected = [
+        line for line in log_lines if '"request_rejected"' in line and '"login_failed"' in line
+    ]
+    assert len(rejected) == 1, "repeated rejections are counted, not logged each time"
 
     # Another source IP is unaffected, and 127.0.0.1 stays limited with the right password.
     assert login(context, "admin", ADMIN_PASSWORD, "::1").identity.name == "admin"

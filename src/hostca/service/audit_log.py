@@ -12,11 +12,14 @@ from sqlalchemy import Connection, insert, select, update
 from hostca.core.audit import GENESIS_HASH, AuditRecord, compute_event_hash
 from hostca.core.errors import HostcaError
 from hostca.service.context import Actor, ServiceContext
+from hostca.service.log_repeats import RepeatCounter
 from hostca.store.tables import audit_chain_head, audit_events
 
 __all__ = ["append_event", "audit_rejection", "record_failure"]
 
 log = structlog.get_logger("hostca.audit")
+# One log line per kind of rejection and source IP per minute; the audit log keeps every one.
+_rejection_repeats = RepeatCounter()
 
 
 def _lock_chain_head(connection: Connection) -> tuple[int, str]:
@@ -120,6 +123,9 @@ def record_failure(
             reason=reason,
             details=merged,
         )
+    held_back = _rejection_repeats.admit((category, action, error.code, actor.source_ip))
+    if held_back is None:
+        return
     log.info(
         "request_rejected",
         category=category,
@@ -128,6 +134,7 @@ def record_failure(
         source_ip=actor.source_ip,
         target=target,
         code=error.code,
+        repeats_held_back=held_back,
     )
 
 

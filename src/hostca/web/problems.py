@@ -13,11 +13,14 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hostca.core.errors import HostcaError
+from hostca.service.log_repeats import RepeatCounter
 
 __all__ = ["install_problem_handlers", "problem_response"]
 
 PROBLEM_TYPE_BASE = "https://hostca.invalid/problems/"
 log = structlog.get_logger("hostca.web")
+# One log line per path, error code and client per minute.
+_failure_repeats = RepeatCounter()
 
 
 def problem_response(
@@ -69,13 +72,17 @@ def describe_skew(skew_seconds: float) -> str:
 
 async def _hostca_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, HostcaError)
-    log.info(
-        "request_failed",
-        path=request.url.path,
-        status=error.status,
-        code=error.code,
-        request_id=request.headers.get("x-request-id"),
-    )
+    client_host = request.client.host if request.client else None
+    held_back = _failure_repeats.admit((request.url.path, error.code, client_host))
+    if held_back is not None:
+        log.info(
+            "request_failed",
+            path=request.url.path,
+            status=error.status,
+            code=error.code,
+            request_id=request.headers.get("x-request-id"),
+            repeats_held_back=held_back,
+        )
     if error.code not in TIME_ERROR_CODES:
         return problem_response(
             error.status, error.code, error.message, headers=_retry_after_header(error)
