@@ -110,11 +110,14 @@ def test_clock_skew_command_json(
 
     result = invoke(tmp_path, "clock-skew", "--json")
 
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output
     answer = json.loads(result.stdout)
     assert abs(answer["clock_skew_seconds"] - 7200) < SECONDS_TOLERANCE
     assert answer["server"] == fake_primary.url
     assert {"round_trip_seconds", "server_time", "local_time"} <= answer.keys()
+    assert answer["tolerated_skew_seconds"] == 300
+    assert answer["within_tolerance"] is False
+    assert "exceeds the tolerance of 300 s" in result.stderr
 
 
 def test_clock_skew_command_text(fake_primary: FakePrimary, tmp_path: Path) -> None:
@@ -123,9 +126,26 @@ def test_clock_skew_command_text(fake_primary: FakePrimary, tmp_path: Path) -> N
 
     result = invoke(tmp_path, "clock-skew")
 
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output
     assert result.stdout.startswith("This host's clock is ")
     assert " behind the primary's (round trip " in result.stdout
+    assert result.stderr.startswith("hostca: warning: the clock skew of -3600.")
+    assert "Correct this host's clock (for example with NTP)." in result.stderr
+
+
+@pytest.mark.parametrize(("offset", "exit_code"), [(200.0, 0), (-200.0, 0), (400.0, 1)])
+def test_clock_skew_exit_status_by_tolerance(
+    fake_primary: FakePrimary, tmp_path: Path, offset: float, exit_code: int
+) -> None:
+    trust(tmp_path, fake_primary)
+    # The primary's clock is ahead by ``offset``, so this host's skew is -offset.
+    fake_primary.clock_offset_seconds = offset
+
+    result = invoke(tmp_path, "clock-skew", "--json")
+
+    assert result.exit_code == exit_code, result.output
+    assert json.loads(result.stdout)["within_tolerance"] is (exit_code == 0)
+    assert ("hostca: warning:" in result.stderr) is (exit_code == 1)
 
 
 def test_every_request_sends_client_time(

@@ -75,14 +75,18 @@ def test_clock_skew_reports_offset(primary_server: PrimaryServer, tmp_path: Path
     measured = agent(tmp_path, "clock-skew", "--json", offset=OFFSET_SECONDS)
     text = agent(tmp_path, "clock-skew", offset=-OFFSET_SECONDS)
 
-    assert measured.returncode == 0, measured.stderr
+    # 7200 s is far beyond the 300 s tolerance, so both runs warn and exit with 1.
+    assert measured.returncode == 1, measured.stderr
     answer: dict[str, Any] = json.loads(measured.stdout)
     assert abs(answer["clock_skew_seconds"] - OFFSET_SECONDS) < SKEW_TOLERANCE_SECONDS
     assert answer["round_trip_seconds"] < SKEW_TOLERANCE_SECONDS
     assert answer["server"] == primary_server.url
-    assert text.returncode == 0, text.stderr
+    assert answer["within_tolerance"] is False
+    assert measured.stderr.startswith("hostca: warning: the clock skew of +7")
+    assert text.returncode == 1, text.stderr
     assert text.stdout.startswith("This host's clock is 7")
     assert "behind the primary's (round trip " in text.stdout
+    assert "exceeds the tolerance of 300 s" in text.stderr
 
 
 def test_clock_skew_without_offset(primary_server: PrimaryServer, tmp_path: Path) -> None:
@@ -92,6 +96,8 @@ def test_clock_skew_without_offset(primary_server: PrimaryServer, tmp_path: Path
 
     assert measured.returncode == 0, measured.stderr
     assert abs(json.loads(measured.stdout)["clock_skew_seconds"]) < SKEW_TOLERANCE_SECONDS
+    assert json.loads(measured.stdout)["within_tolerance"] is True
+    assert measured.stderr == ""
 
 
 def test_expired_token_error_states_skew(primary_server: PrimaryServer, tmp_path: Path) -> None:

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CLOCK_OFFSET_VARIABLE",
     "TIME_ERROR_CODES",
+    "TOLERATED_SKEW_SECONDS",
     "ClockSkew",
     "describe_skew",
     "explain_time_error",
@@ -50,7 +51,7 @@ TIME_ERROR_CODES = frozenset({"token_expired", "certificate_expired", "certifica
 
 # The primary back-dates certificates by 5 minutes, so a host clock that is behind
 # by more than this treats a new certificate as not yet valid.
-_TOLERATED_SKEW_SECONDS = 300.0
+TOLERATED_SKEW_SECONDS = 300.0
 
 # /api/v1/time is requested this many times, and the response with the shortest
 # round trip is used, because the first request includes the TLS handshake.
@@ -93,6 +94,11 @@ class ClockSkew:
     server_time: datetime
     local_time: datetime
 
+    @property
+    def within_tolerance(self) -> bool:
+        """Whether the skew is at most ``TOLERATED_SKEW_SECONDS`` either way."""
+        return abs(self.skew_seconds) <= TOLERATED_SKEW_SECONDS
+
     def describe(self) -> str:
         return f"{describe_skew(self.skew_seconds)} (round trip {self.round_trip_seconds * 1000:.0f} ms)"
 
@@ -102,6 +108,8 @@ class ClockSkew:
             "round_trip_seconds": round(self.round_trip_seconds, 6),
             "server_time": self.server_time,
             "local_time": self.local_time,
+            "tolerated_skew_seconds": TOLERATED_SKEW_SECONDS,
+            "within_tolerance": self.within_tolerance,
         }
 
 
@@ -131,7 +139,7 @@ def skew_sentence(skew_seconds: float) -> str:
 
 
 def _advice(skew_seconds: float) -> str:
-    if abs(skew_seconds) <= _TOLERATED_SKEW_SECONDS:
+    if abs(skew_seconds) <= TOLERATED_SKEW_SECONDS:
         return ""
     return "Correct this host's clock (for example with NTP) and try again."
 

@@ -47,6 +47,9 @@ _CHOOSE_SERVER_HELP = (
 # service manager can tell it from a failure that a restart may cure.
 EXIT_REISSUE_TOKEN_REQUIRED = 77
 
+# `hostca agent clock-skew` exits with this status when the skew exceeds the tolerance.
+EXIT_CLOCK_SKEW_TOO_LARGE = 1
+
 _PUBLIC_FILE_MODE = 0o644
 
 
@@ -352,14 +355,27 @@ def clock_skew(context: AgentContext, server: str | None, as_json: bool) -> None
     Requests the primary's time (GET /api/v1/time) three times and uses the
     response with the shortest round trip, assuming the primary read its clock
     halfway through it. A positive skew means this host's clock is ahead.
+
+    Exits with status 1, after a warning on stderr, when the skew is more than
+    300 s either way: the primary backdates certificates by only 5 minutes, so
+    a host clock behind by more sees a new certificate as not yet valid.
     """
-    from hostca.agent.clock import measure_clock_skew
+    from hostca.agent.clock import TOLERATED_SKEW_SECONDS, measure_clock_skew
     from hostca.agent.connection import resolve_server
 
     state = context.home.select(server)
     url = resolve_server(None, state.read_config())
     skew = measure_clock_skew(state, url, timeout=context.timeout)
     emit({"server": url, **skew.to_json()}, as_json, skew.describe())
+    if not skew.within_tolerance:
+        click.echo(
+            f"hostca: warning: the clock skew of {skew.skew_seconds:+.1f} s exceeds the "
+            f"tolerance of {TOLERATED_SKEW_SECONDS:.0f} s, so certificates and tokens may look "
+            "expired or not yet valid on this host. Correct this host's clock (for example "
+            "with NTP).",
+            err=True,
+        )
+        raise click.exceptions.Exit(EXIT_CLOCK_SKEW_TOO_LARGE)
 
 
 @agent.command()
