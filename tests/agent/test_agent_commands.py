@@ -586,6 +586,50 @@ def test_forget_needs_confirmation(fake_primary: FakePrimary, tmp_path: Path) ->
     assert snapshot(tmp_path) == before
 
 
+def test_forget_without_answer_explains(fake_primary: FakePrimary, tmp_path: Path) -> None:
+    enroll(tmp_path, fake_primary)
+    before = snapshot(tmp_path)
+
+    result = invoke(tmp_path, "forget", input="")
+
+    assert error_code(result) == "forget_not_confirmed"
+    assert "pass --force" in str(result.exception)
+    assert snapshot(tmp_path) == before
+
+
+def test_forget_no_answer_error_line(fake_primary: FakePrimary, tmp_path: Path) -> None:
+    enroll(tmp_path, fake_primary)
+    before = snapshot(tmp_path)
+
+    completed = subprocess.run(
+        [HOSTCA, "agent", "--state-dir", str(tmp_path), "forget"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+    assert completed.returncode == 1, completed.stderr
+    assert completed.stdout.startswith("Delete the key, certificate, CRL, trusted CA and settings")
+    assert completed.stdout.endswith("[y/N]: \n")
+    assert completed.stderr == (
+        "hostca: error: no answer to the confirmation prompt, so nothing was deleted; "
+        "pass --force to delete without confirmation.\n"
+    )
+    assert snapshot(tmp_path) == before
+
+
+def test_forget_empty_state_dir(tmp_path: Path) -> None:
+    result = invoke(tmp_path, "forget")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (
+        f"Nothing to forget: {tmp_path} contains no key, certificate, CRL, trusted CA or "
+        "settings.\n"
+    )
+
+
 def test_forget_force_deletes_all(fake_primary: FakePrimary, tmp_path: Path) -> None:
     state_dir = tmp_path / "state"
     enroll(state_dir, fake_primary)

@@ -210,20 +210,27 @@ class StateDir:
         _sync_directory(self.private_dir)
         _sync_directory(self.root)
 
-    def forget(self) -> list[Path]:
-        """Delete the key, pending key, certificate, CRL, trusted CA bundle and settings.
-
-        Returns the paths that existed and were deleted.
-        """
-        deleted: list[Path] = []
-        for path in (
+    def _identity_files(self) -> tuple[Path, ...]:
+        return (
             self.key_file,
             self.pending_key_file,
             self.certificate_file,
             self.crl_file,
             self.ca_file,
             self.config_file,
-        ):
+        )
+
+    def forgettable_files(self) -> list[Path]:
+        """Return the files that ``forget`` would delete and that exist now."""
+        return [path for path in self._identity_files() if path.exists()]
+
+    def forget(self) -> list[Path]:
+        """Delete the key, pending key, certificate, CRL, trusted CA bundle and settings.
+
+        Returns the paths that existed and were deleted.
+        """
+        deleted: list[Path] = []
+        for path in self._identity_files():
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
                 deleted.append(path)

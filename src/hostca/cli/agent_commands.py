@@ -553,21 +553,44 @@ def forget(context: AgentContext, force: bool, server: str | None) -> None:
     Nothing of that primary is kept; other trusted primaries stay. To get a
     certificate again, the host needs `hostca agent trust` and a new token
     from the administrator. The certificate stays valid on the primary until
-    an administrator revokes it.
+    an administrator revokes it. Without --force, the command asks first and
+    fails when no answer comes, as from an empty standard input.
     """
     home = context.home
     state = home.select_or_first(server)
     url = state.read_config().server
     of_server = f" of {url}" if url else ""
-    if not force and not click.confirm(
-        f"Delete the key, certificate, CRL, trusted CA and settings{of_server} in {state.root}?",
-        default=False,
-    ):
-        raise ForbiddenError("nothing was deleted.", code="forget_not_confirmed")
+    if not state.forgettable_files():
+        click.echo(
+            f"Nothing to forget{of_server}: {state.root} contains no key, certificate, CRL, "
+            "trusted CA or settings."
+        )
+        return
+    if not force:
+        _confirm_forget(
+            f"Delete the key, certificate, CRL, trusted CA and settings{of_server} in {state.root}?"
+        )
 
     deleted = state.forget()
     home.remove_empty_servers_dir()
     click.echo(f"Deleted {len(deleted)} files{of_server} from {state.root}.")
+
+
+def _confirm_forget(question: str) -> None:
+    """Ask ``question``, and raise ``forget_not_confirmed`` unless the answer is yes."""
+    try:
+        confirmed = click.confirm(question, default=False)
+    except click.exceptions.Abort:
+        # No answer came, as when standard input is empty or closed. The prompt
+        # left its line open, so end it before the error line is printed.
+        click.echo()
+        raise ForbiddenError(
+            "no answer to the confirmation prompt, so nothing was deleted; pass --force to "
+            "delete without confirmation.",
+            code="forget_not_confirmed",
+        ) from None
+    if not confirmed:
+        raise ForbiddenError("nothing was deleted.", code="forget_not_confirmed")
 
 
 def _configure_logging(*, debug: bool) -> None:
