@@ -101,6 +101,28 @@ def init_server(data_dir: Path, tmp: Path) -> None:
         check=True,
         capture_output=True,
     )
+    raise_rate_limit(data_dir)
+
+
+def raise_rate_limit(data_dir: Path) -> None:
+    """Let a test server take many failed token redemptions and logins from one address.
+
+    Every test sends from 127.0.0.1, so the default limit (10 failures in 5 minutes)
+    would turn later rejections into 429. The rate limit tests set their own limit.
+    """
+    from datetime import UTC, datetime
+
+    from hostca.store import setting_records
+    from hostca.store.database import Database, sqlite_url
+
+    database = Database(sqlite_url(data_dir / "hostca.db"))
+    try:
+        with database.transaction() as connection:
+            setting_records.write_setting(
+                connection, "rate_limit_failures", 10_000, datetime.now(UTC)
+            )
+    finally:
+        database.dispose()
 
 
 def start_server(
