@@ -357,8 +357,8 @@ def clock_skew(context: AgentContext, server: str | None, as_json: bool) -> None
     halfway through it. A positive skew means this host's clock is ahead.
 
     Exits with status 1, after a warning on stderr, when the skew is more than
-    300 s either way: the primary backdates certificates by only 5 minutes, so
-    a host clock behind by more sees a new certificate as not yet valid.
+    300 s either way. The primary backdates certificates by only 5 minutes, so
+    a host clock that is further behind treats a new certificate as not yet valid.
     """
     from hostca.agent.clock import TOLERATED_SKEW_SECONDS, measure_clock_skew
     from hostca.agent.connection import resolve_server
@@ -553,8 +553,8 @@ def forget(context: AgentContext, force: bool, server: str | None) -> None:
     Nothing of that primary is kept; other trusted primaries stay. To get a
     certificate again, the host needs `hostca agent trust` and a new token
     from the administrator. The certificate stays valid on the primary until
-    an administrator revokes it. Without --force, the command asks first and
-    fails when no answer comes, as from an empty standard input.
+    an administrator revokes it. Without --force, the command prompts for
+    confirmation, and fails when standard input is empty or closed.
     """
     home = context.home
     state = home.select_or_first(server)
