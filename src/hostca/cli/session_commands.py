@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import click
 
 from hostca.cli.output import emit, json_option
+from hostca.cli.password_files import read_password_file
 from hostca.core.errors import ForbiddenError, HostcaError, InvalidRequestError, UnavailableError
 
 if TYPE_CHECKING:
@@ -89,7 +90,7 @@ def login(
         )
     url = normalize_server_url(server)
     user_name = _user_name(user)
-    password = _read_password_file(password_file) if password_file else None
+    password = read_password_file(password_file) if password_file else None
 
     ca_pem = _trusted_ca_pem(url, ca_file, fingerprint, as_json)
     if password is None:
@@ -118,27 +119,6 @@ def _user_name(user: str | None) -> str:
         name: str = click.prompt("User", default=DEFAULT_USER, err=True)
         return name
     return DEFAULT_USER
-
-
-def _read_password_file(path: Path) -> str:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise InvalidRequestError(
-            f"{path}: cannot read the password file: {error.strerror or error}.",
-            code="file_unreadable",
-        ) from None
-    except UnicodeDecodeError:
-        raise InvalidRequestError(
-            f"{path}: the password file is not UTF-8 text.", code="file_unreadable"
-        ) from None
-    password = text.splitlines()[0] if text else ""
-    if not password:
-        raise InvalidRequestError(
-            f"{path}: the password file is empty; write the password on its first line.",
-            code="file_empty",
-        )
-    return password
 
 
 def _prompt_password(user: str) -> str:

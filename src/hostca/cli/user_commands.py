@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from hostca.cli.output import emit, emit_table, format_time, json_option
+from hostca.cli.password_files import read_password_file
 from hostca.core.errors import InvalidRequestError
 
 __all__ = ["user"]
@@ -116,7 +117,7 @@ def passwd(name: str, password_file: Path | None, as_json: bool) -> None:
 
 def _read_new_password(name: str, path: Path | None) -> str:
     if path is not None:
-        return _read_password_file(path)
+        return read_password_file(path)
     if not sys.stdin.isatty():
         raise InvalidRequestError(
             "no password given and no terminal to ask for it; pass --password-file F.",
@@ -125,26 +126,4 @@ def _read_new_password(name: str, path: Path | None) -> str:
     password: str = click.prompt(
         f"New password for {name}", hide_input=True, confirmation_prompt=True, err=True
     )
-    return password
-
-
-def _read_password_file(path: Path) -> str:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise InvalidRequestError(
-            f"{path}: cannot read the password file: {error.strerror or error}.",
-            code="file_unreadable",
-        ) from None
-    except UnicodeDecodeError:
-        raise InvalidRequestError(
-            f"{path}: the password file is not UTF-8 text.", code="file_unreadable"
-        ) from None
-
-    password = text.splitlines()[0] if text else ""
-    if not password:
-        raise InvalidRequestError(
-            f"{path}: the password file is empty; write the password on its first line.",
-            code="file_empty",
-        )
     return password
