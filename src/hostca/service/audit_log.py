@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -15,7 +16,7 @@ from hostca.service.context import Actor, ServiceContext
 from hostca.service.log_repeats import RepeatCounter
 from hostca.store.tables import audit_chain_head, audit_events
 
-__all__ = ["append_event", "audit_rejection", "record_failure"]
+__all__ = ["AuditScope", "append_event", "audit_rejection", "record_failure"]
 
 log = structlog.get_logger("hostca.audit")
 # One log line per kind of rejection and source IP per minute; the audit log keeps every one.
@@ -138,13 +139,30 @@ def record_failure(
     )
 
 
+@dataclass
+class AuditScope:
+    """What the failure event of a use case records; the block sets fields as they become known."""
+
+    target: str | None = None
+    host_id: str | None = None
+
+
 @contextmanager
 def audit_rejection(
     context: ServiceContext, *, category: str, action: str, actor: Actor, target: str | None
-) -> Iterator[None]:
+) -> Iterator[AuditScope]:
     """Record a ``HostcaError`` raised inside the block with ``record_failure``, and re-raise it."""
+    scope = AuditScope(target=target)
     try:
-        yield
+        yield scope
     except HostcaError as error:
-        record_failure(context, error, category=category, action=action, actor=actor, target=target)
+        record_failure(
+            context,
+            error,
+            category=category,
+            action=action,
+            actor=actor,
+            target=scope.target,
+            host_id=scope.host_id,
+        )
         raise

@@ -8,9 +8,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Row
 
-from hostca.core.errors import ConflictError, HostcaError, InvalidRequestError, NotFoundError
+from hostca.core.errors import ConflictError, InvalidRequestError, NotFoundError
 from hostca.core.names import is_ip_address, normalize_name
-from hostca.service.audit_log import append_event, record_failure
+from hostca.service.audit_log import append_event, audit_rejection
 from hostca.service.certificate_views import certificate_view
 from hostca.service.context import Actor, ServiceContext
 from hostca.service.host_lookup import check_not_primary_server, resolve_host
@@ -81,7 +81,7 @@ def show_host(context: ServiceContext, reference: str) -> dict[str, Any]:
 def add_host(context: ServiceContext, actor: Actor, raw_name: str) -> dict[str, Any]:
     """Pre-register a host by its primary name, before it has a certificate."""
     now = context.clock()
-    try:
+    with audit_rejection(context, category="HOST", action="add", actor=actor, target=raw_name):
         name = normalize_name(raw_name)
         if is_ip_address(name):
             raise InvalidRequestError(
@@ -115,9 +115,6 @@ def add_host(context: ServiceContext, actor: Actor, raw_name: str) -> dict[str, 
             host = host_records.find_host(connection, host_id)
             assert host is not None
             return host_view(host, host_records.host_names_of(connection, host_id))
-    except HostcaError as error:
-        record_failure(context, error, category="HOST", action="add", actor=actor, target=raw_name)
-        raise
 
 
 def _check_name_free(
@@ -147,12 +144,13 @@ def add_mapping(
 ) -> dict[str, Any]:
     """Add an approved name to a host, or approve its pending discovered name."""
     now = context.clock()
-    host_id: str | None = None
-    try:
+    with audit_rejection(
+        context, category="HOST", action="mapping_add", actor=actor, target=raw_name
+    ) as audit:
         name = normalize_name(raw_name)
         with context.database.transaction() as connection:
             host = resolve_host(connection, host_ref)
-            host_id = str(host.host_id)
+            host_id = audit.host_id = str(host.host_id)
             existing = next(
                 (r for r in host_records.host_names_of(connection, host_id) if r.name == name), None
             )
@@ -185,28 +183,18 @@ def add_mapping(
                 details={"shared": shared},
             )
             return host_view(host, host_records.host_names_of(connection, host_id))
-    except HostcaError as error:
-        record_failure(
-            context,
-            error,
-            category="HOST",
-            action="mapping_add",
-            actor=actor,
-            target=raw_name,
-            host_id=host_id,
-        )
-        raise
 
 
 def remove_mapping(
     context: ServiceContext, actor: Actor, host_ref: str, raw_name: str
 ) -> dict[str, Any]:
-    host_id: str | None = None
-    try:
+    with audit_rejection(
+        context, category="HOST", action="mapping_remove", actor=actor, target=raw_name
+    ) as audit:
         name = normalize_name(raw_name)
         with context.database.transaction() as connection:
             host = resolve_host(connection, host_ref)
-            host_id = str(host.host_id)
+            host_id = audit.host_id = str(host.host_id)
             if name == host.primary_name:
                 raise InvalidRequestError(
                     f"{name}: the primary name of host {host_id} cannot be removed; a reissue to "
@@ -227,17 +215,6 @@ def remove_mapping(
                 host_id=host_id,
             )
             return host_view(host, host_records.host_names_of(connection, host_id))
-    except HostcaError as error:
-        record_failure(
-            context,
-            error,
-            category="HOST",
-            action="mapping_remove",
-            actor=actor,
-            target=raw_name,
-            host_id=host_id,
-        )
-        raise
 
 
 def pending_mappings(context: ServiceContext) -> list[dict[str, Any]]:
@@ -284,8 +261,9 @@ def set_auto_reissue(
 ) -> dict[str, Any]:
     """Open the host's auto-reissue window for ``minutes``, or close it when ``minutes`` is None."""
     action = "auto_reissue_disallow" if minutes is None else "auto_reissue_allow"
-    host_id: str | None = None
-    try:
+    with audit_rejection(
+        context, category="HOST", action=action, actor=actor, target=host_ref
+    ) as audit:
         if minutes is not None and not 0 <= minutes <= AUTO_REISSUE_MAX_MINUTES:
             raise InvalidRequestError(
                 f"{minutes}: the auto-reissue window must be from 0 to {AUTO_REISSUE_MAX_MINUTES:,} minutes "
@@ -296,7 +274,7 @@ def set_auto_reissue(
         until = None if minutes is None else now + timedelta(minutes=minutes)
         with context.database.transaction() as connection:
             host = resolve_host(connection, host_ref)
-            host_id = str(host.host_id)
+            host_id = audit.host_id = str(host.host_id)
             if until is not None:
                 check_not_primary_server(host)
             host_records.update_host(connection, host_id, auto_reissue_until=until)
@@ -313,17 +291,6 @@ def set_auto_reissue(
             updated = host_records.find_host(connection, host_id)
             assert updated is not None
             return host_view(updated, host_records.host_names_of(connection, host_id))
-    except HostcaError as error:
-        record_failure(
-            context,
-            error,
-            category="HOST",
-            action=action,
-            actor=actor,
-            target=host_ref,
-            host_id=host_id,
-        )
-        raise
 
 
 def decide_mapping(
@@ -331,12 +298,13 @@ def decide_mapping(
 ) -> dict[str, Any]:
     """Approve or reject a name that waits in the approval list."""
     action = "mapping_approve" if approve else "mapping_reject"
-    host_id: str | None = None
-    try:
+    with audit_rejection(
+        context, category="HOST", action=action, actor=actor, target=raw_name
+    ) as audit:
         name = normalize_name(raw_name)
         with context.database.transaction() as connection:
             host = resolve_host(connection, host_ref)
-            host_id = str(host.host_id)
+            host_id = audit.host_id = str(host.host_id)
             row = next(
                 (r for r in host_records.host_names_of(connection, host_id) if r.name == name), None
             )
@@ -363,17 +331,6 @@ def decide_mapping(
                 host_id=host_id,
             )
             return host_view(host, host_records.host_names_of(connection, host_id))
-    except HostcaError as error:
-        record_failure(
-            context,
-            error,
-            category="HOST",
-            action=action,
-            actor=actor,
-            target=raw_name,
-            host_id=host_id,
-        )
-        raise
 
 
 def reset_host(context: ServiceContext, actor: Actor, host_ref: str) -> dict[str, Any]:
@@ -381,34 +338,26 @@ def reset_host(context: ServiceContext, actor: Actor, host_ref: str) -> dict[str
 
     The host ID, primary name, mappings added by an administrator and certificates stay.
     """
-    host_id: str | None = None
-    try:
-        with context.database.transaction() as connection:
-            host = resolve_host(connection, host_ref)
-            host_id = str(host.host_id)
-            removed = host_records.delete_discovered_names(connection, host_id)
-            host_records.update_host(connection, host_id, auto_reissue_until=None)
-            append_event(
-                connection,
-                context,
-                category="HOST",
-                action="reset",
-                actor=actor,
-                target=host.primary_name,
-                host_id=host_id,
-                details={"removed_names": removed},
-            )
-            updated = host_records.find_host(connection, host_id)
-            assert updated is not None
-            return host_view(updated, host_records.host_names_of(connection, host_id))
-    except HostcaError as error:
-        record_failure(
+    with (
+        audit_rejection(
+            context, category="HOST", action="reset", actor=actor, target=host_ref
+        ) as audit,
+        context.database.transaction() as connection,
+    ):
+        host = resolve_host(connection, host_ref)
+        host_id = audit.host_id = str(host.host_id)
+        removed = host_records.delete_discovered_names(connection, host_id)
+        host_records.update_host(connection, host_id, auto_reissue_until=None)
+        append_event(
+            connection,
             context,
-            error,
             category="HOST",
             action="reset",
             actor=actor,
-            target=host_ref,
+            target=host.primary_name,
             host_id=host_id,
+            details={"removed_names": removed},
         )
-        raise
+        updated = host_records.find_host(connection, host_id)
+        assert updated is not None
+        return host_view(updated, host_records.host_names_of(connection, host_id))

@@ -22,7 +22,7 @@ from hostca.core.errors import (
     NotFoundError,
     UnauthorizedError,
 )
-from hostca.service.audit_log import append_event, audit_rejection, record_failure
+from hostca.service.audit_log import AuditScope, append_event, audit_rejection, record_failure
 from hostca.service.context import Actor, ServiceContext
 from hostca.service.permissions import ROLE_ORDER
 from hostca.service.rate_limits import LOGIN, check_rate_limit, count_auth_failure
@@ -230,7 +230,7 @@ def logout(context: ServiceContext, identity: AdminIdentity, source_ip: str | No
 
 def _audit_rejection(
     context: ServiceContext, actor: Actor, action: str, target: str
-) -> AbstractContextManager[None]:
+) -> AbstractContextManager[AuditScope]:
     return audit_rejection(
         context, category="SEC_CONFIG", action=action, actor=actor, target=target
     )
