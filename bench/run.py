@@ -1,0 +1,826 @@
+"""Run hostca's benchmark suite and write bench/results/*.json and BENCHMARKS.md.
+
+Usage: ``python bench/run.py [PART ...] [--runs N]`` with parts ``self``, ``enroll``,
+``renew``, ``startup`` and ``core`` (all of them by default).
+
+The script starts a fresh hostca server and the bare ceiling app from
+``bench/ceiling_app.py`` in a temporary directory, both pinned to core 0 with
+``taskset``, and drives them from core 1, where it re-executes itself under
+``taskset``. Each run is bounded by a request count and a duration, and all traffic
+goes to 127.0.0.1. Every process started here is stopped by its PID on the way out,
+also after an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPOSITORY = BENCH_DIR.parent
+sys.path.insert(0, str(BENCH_DIR))
+
+from core_rate import make_csr  # noqa: E402 - bench/ is on the path only after the line above
+from cryptography.hazmat.primitives import serialization  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
+from loadgen import LoadResult, build_request, client_context, run_load, send_once  # noqa: E402
+
+# Hand-written findings (profiles of missed targets), appended to BENCHMARKS.md.
+OBSERVATIONS = BENCH_DIR / "observations.md"
+
+PARTS = ("self", "enroll", "renew", "startup", "core")
+SERVER_CORE = "0"
+CLIENT_CORE = "1"
+HOST = "127.0.0.1"
+ADMIN_PASSWORD = "bench-admin-password-not-secret"  # noqa: S105 - a throw-away server on loopback
+HOSTCA = str(Path(sys.executable).with_name("hostca"))
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """Limits of one measured run and of the warm-up before it."""
+
+    concurrency: int
+    max_requests: int
+    max_seconds: float
+    warmup_requests: int
+
+
+FULL_BOUNDS = {
+    "self": Bounds(concurrency=32, max_requests=100_000, max_seconds=5.0, warmup_requests=2_000),
+    "enroll": Bounds(concurrency=16, max_requests=6_000, max_seconds=5.0, warmup_requests=100),
+    "renew": Bounds(concurrency=16, max_requests=6_000, max_seconds=5.0, warmup_requests=100),
+}
+SMOKE_BOUNDS = {
+    part: Bounds(concurrency=2, max_requests=4, max_seconds=5.0, warmup_requests=2)
+    for part in FULL_BOUNDS
+}
+
+TARGETS = {
+    "self": (
+        "keep-alive authenticated GET /api/v1/self",
+        "bare app that reads the peer certificate",
+        0.70,
+    ),
+    "enroll": (
+        "enrolment: new TLS connection, token, CSR, sign, store, audit",
+        "bare app that signs a CSR",
+        0.80,
+    ),
+    "renew": (
+        "renewal over mutual TLS, new connection per request",
+        "bare app that signs for the peer key",
+        0.80,
+    ),
+    "core": (
+        "in-process issuance from a CSR, hostca core profile",
+        "the same leaf built with raw cryptography",
+        0.85,
+    ),
+}
+STARTUP_LIMITS_MS = {"hostca --help": 150.0, "hostca agent status": 250.0}
+
+NOT_MEASURED = [
+    ("enrolment against cfssl `serve` (Debian `golang-cfssl`)", "≥ 2 times cfssl"),
+    (
+        "in-process issuance against django-ca's signing call (separate venv)",
+        "≥ 1.5 times django-ca",
+    ),
+    (
+        "CRL with 10,000 / 100,000 / 1,000,000 revoked entries, time and peak memory",
+        "≤ 1.3 times the bare builder",
+    ),
+    ("stale answers after a revocation, 2 workers under load", "0"),
+    ("host search with 1,000,000 hosts, p95", "≤ 50 ms"),
+]
+
+
+# --- processes -----------------------------------------------------------------------
+
+
+def pin_to_client_core() -> None:
+    """Re-execute this script under ``taskset -c 1`` unless it already runs on core 1 alone."""
+    if os.sched_getaffinity(0) == {int(CLIENT_CORE)}:
+        return
+    if os.cpu_count() is None or os.cpu_count() < 2:  # type: ignore[operator]
+        sys.exit("bench/run.py needs two cores: one for the server, one for the load generator.")
+    taskset = shutil.which("taskset")
+    if taskset is None:
+        sys.exit("taskset not found; install util-linux to pin the server and the generator.")
+
+    os.execv(taskset, [taskset, "-c", CLIENT_CORE, sys.executable, *sys.argv])  # noqa: S606
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def pinned_process(command: list[str], log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """Start ``command`` on the server core and stop it by its PID when the block ends."""
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            ["taskset", "-c", SERVER_CORE, *command], stdout=log, stderr=subprocess.STDOUT
+        )
+        try:
+            yield process
+        finally:
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+
+
+def wait_until_ready(port: int, ca_file: Path, path: str, process: subprocess.Popen[bytes]) -> None:
+    context = client_context(str(ca_file))
+    request = build_request("GET", path, host=HOST, keep_alive=False)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"server exited with status {process.returncode} before it responded"
+            )
+        try:
+            asyncio.run(send_once(HOST, port, context, request, timeout=2))
+            return
+        except (OSError, ssl.SSLError, TimeoutError):
+            time.sleep(0.1)
+    raise RuntimeError(f"no response from {HOST}:{port}{path} within 30 s")
+
+
+# --- the hostca side ------------------------------------------------------------------
+
+
+@dataclass
+class Bench:
+    """The temporary directory, data directory and ports of one suite run."""
+
+    tmp: Path
+    data_dir: Path
+    hostca_port: int
+    ceiling_port: int
+    session: str = ""
+
+    @property
+    def ca_file(self) -> Path:
+        return self.data_dir / "ca" / "ca.cert.pem"
+
+    def call(
+        self, method: str, path: str, body: dict[str, Any] | None = None, **tls: str
+    ) -> dict[str, Any]:
+        """Send one JSON request to hostca and return the decoded JSON body; raise on a non-2xx status."""
+        headers = {"Authorization": f"Bearer {self.session}"} if self.session else {}
+        data = json.dumps(body).encode() if body is not None else b""
+        request = build_request(
+            method, path, host=HOST, body=data, headers=headers, keep_alive=False
+        )
+        context = client_context(str(self.ca_file), tls.get("cert"), tls.get("key"))
+        status, answer = asyncio.run(send_once(HOST, self.hostca_port, context, request))
+        if not 200 <= status < 300:
+            raise RuntimeError(f"{method} {path}: HTTP {status}: {answer.decode(errors='replace')}")
+        result: dict[str, Any] = json.loads(answer)
+        return result
+
+    def create_token(self, name: str, max_uses: int) -> str:
+        answer = self.call(
+            "POST", "/api/v1/tokens", {"name": name, "max_uses": max_uses, "valid_for": "4h"}
+        )
+        return str(answer["value"])
+
+
+def init_data_dir(tmp: Path) -> Path:
+    data_dir = tmp / "data"
+    password_file = tmp / "admin-password"
+    password_file.write_text(ADMIN_PASSWORD + "\n")
+    subprocess.run(
+        [
+            HOSTCA,
+            "server",
+            "init",
+            "--data-dir",
+            str(data_dir),
+            "--name",
+            "localhost",
+            "--alt-name",
+            HOST,
+            "--admin-password-file",
+            str(password_file),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return data_dir
+
+
+# --- scenarios ------------------------------------------------------------------------
+
+
+class FixedScenario:
+    """The same request with the same TLS context, for keep-alive GET /self."""
+
+    def __init__(self, context: ssl.SSLContext, request: bytes) -> None:
+        self.context = context
+        self.data = request
+
+    def tls_context(self, worker: int) -> ssl.SSLContext:
+        return self.context
+
+    def request(self, worker: int, index: int) -> bytes:
+        return self.data
+
+    def response(self, worker: int, status: int, body: bytes) -> None:
+        pass
+
+
+class EnrolScenario:
+    """One prepared CSR with a new name per request, sent without a client certificate.
+
+    The warm-up and the measured run share one list, because hostca answers a second
+    enrolment for a name with 409 (a reissue token is needed).
+    """
+
+    def __init__(self, context: ssl.SSLContext, path: str, bodies: list[bytes]) -> None:
+        self.context = context
+        self.requests = [
+            build_request("POST", path, host=HOST, body=body, keep_alive=False) for body in bodies
+        ]
+        self.sent = 0
+
+    def tls_context(self, worker: int) -> ssl.SSLContext:
+        return self.context
+
+    def request(self, worker: int, index: int) -> bytes:
+        self.sent += 1
+        return self.requests[self.sent - 1]
+
+    def response(self, worker: int, status: int, body: bytes) -> None:
+        pass
+
+
+class RenewScenario:
+    """One host per worker, each presenting the certificate its last renewal returned.
+
+    hostca renews only a host's newest certificate, so each worker replaces its
+    certificate file after every successful answer.
+    """
+
+    def __init__(self, ca_file: Path, key_file: Path, cert_files: list[Path], path: str) -> None:
+        self.ca_file = ca_file
+        self.key_file = key_file
+        self.cert_files = cert_files
+        self.contexts = [
+            client_context(str(ca_file), str(cert), str(key_file)) for cert in cert_files
+        ]
+        self.data = build_request("POST", path, host=HOST, body=b"{}", keep_alive=False)
+
+    def tls_context(self, worker: int) -> ssl.SSLContext:
+        return self.contexts[worker]
+
+    def request(self, worker: int, index: int) -> bytes:
+        return self.data
+
+    def response(self, worker: int, status: int, body: bytes) -> None:
+        if status != 200:
+            return
+        cert_file = self.cert_files[worker]
+        cert_file.write_text(json.loads(body)["certificate"])
+        self.contexts[worker] = client_context(
+            str(self.ca_file), str(cert_file), str(self.key_file)
+        )
+
+
+def enrol_host(bench: Bench, name: str, key_file: Path, token: str) -> str:
+    key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
+    csr = make_csr(name, key)  # type: ignore[arg-type]
+    return str(
+        bench.call("POST", "/api/v1/enroll", {"csr": csr.decode(), "token": token})["certificate"]
+    )
+
+
+def write_key(path: Path) -> ec.EllipticCurvePrivateKey:
+    key = ec.generate_private_key(ec.SECP256R1())
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return key
+
+
+# --- parts ----------------------------------------------------------------------------
+
+
+def measure(scenario: Any, port: int, mode: str, bounds: Bounds) -> LoadResult:
+    asyncio.run(
+        run_load(
+            scenario,
+            host=HOST,
+            port=port,
+            mode=mode,  # type: ignore[arg-type]
+            concurrency=bounds.concurrency,
+            max_requests=bounds.warmup_requests,
+            max_seconds=bounds.max_seconds,
+        )
+    )
+    return asyncio.run(
+        run_load(
+            scenario,
+            host=HOST,
+            port=port,
+            mode=mode,  # type: ignore[arg-type]
+            concurrency=bounds.concurrency,
+            max_requests=bounds.max_requests,
+            max_seconds=bounds.max_seconds,
+        )
+    )
+
+
+def part_self(bench: Bench, runs: int, bounds: Bounds) -> dict[str, Any]:
+    key_file = bench.tmp / "self.key.pem"
+    cert_file = bench.tmp / "self.cert.pem"
+    write_key(key_file)
+    token = bench.create_token("bench-self", 1)
+    cert_file.write_text(enrol_host(bench, "self.bench.test", key_file, token))
+    context = client_context(str(bench.ca_file), str(cert_file), str(key_file))
+
+    hostca = FixedScenario(context, build_request("GET", "/api/v1/self", host=HOST))
+    ceiling = FixedScenario(context, build_request("GET", "/self", host=HOST))
+    pairs = [
+        (
+            measure(hostca, bench.hostca_port, "keepalive", bounds),
+            measure(ceiling, bench.ceiling_port, "keepalive", bounds),
+        )
+        for _ in range(runs)
+    ]
+    return load_report("self", "keepalive", bounds, pairs)
+
+
+def part_enroll(bench: Bench, runs: int, bounds: Bounds) -> dict[str, Any]:
+    key = write_key(bench.tmp / "enroll.key.pem")
+    count = bounds.max_requests + bounds.warmup_requests
+    pairs = []
+    for run in range(runs):
+        token = bench.create_token(f"bench-enroll-{run}", count)
+        csrs = [make_csr(f"e{run}-{index}.bench.test", key).decode() for index in range(count)]
+        context = client_context(str(bench.ca_file))
+        hostca = EnrolScenario(
+            context,
+            "/api/v1/enroll",
+            [json.dumps({"csr": csr, "token": token}).encode() for csr in csrs],
+        )
+        ceiling = EnrolScenario(
+            context, "/sign", [json.dumps({"csr": csr}).encode() for csr in csrs]
+        )
+        pairs.append(
+            (
+                measure(hostca, bench.hostca_port, "new", bounds),
+                measure(ceiling, bench.ceiling_port, "new", bounds),
+            )
+        )
+    return load_report("enroll", "new", bounds, pairs)
+
+
+def part_renew(bench: Bench, runs: int, bounds: Bounds) -> dict[str, Any]:
+    key_file = bench.tmp / "renew.key.pem"
+    write_key(key_file)
+    token = bench.create_token("bench-renew", bounds.concurrency)
+    hostca_certs = []
+    for worker in range(bounds.concurrency):
+        path = bench.tmp / f"renew-{worker}.cert.pem"
+        path.write_text(enrol_host(bench, f"renew-{worker}.bench.test", key_file, token))
+        hostca_certs.append(path)
+    ceiling_certs = []
+    for worker, source in enumerate(hostca_certs):
+        path = bench.tmp / f"renew-ceiling-{worker}.cert.pem"
+        shutil.copyfile(source, path)
+        ceiling_certs.append(path)
+
+    hostca = RenewScenario(bench.ca_file, key_file, hostca_certs, "/api/v1/renew")
+    ceiling = RenewScenario(bench.ca_file, key_file, ceiling_certs, "/sign")
+    pairs = [
+        (
+            measure(hostca, bench.hostca_port, "new", bounds),
+            measure(ceiling, bench.ceiling_port, "new", bounds),
+        )
+        for _ in range(runs)
+    ]
+    return load_report("renew", "new", bounds, pairs)
+
+
+def part_startup(bench: Bench, runs: int) -> dict[str, Any]:
+    state_dir = bench.tmp / "agent"
+    token_file = bench.tmp / "agent-token"
+    token_file.write_text(bench.create_token("bench-agent", 1) + "\n")
+    fingerprint = ca_fingerprint(bench.ca_file)
+    agent = [HOSTCA, "agent", "--state-dir", str(state_dir)]
+    server = f"https://{HOST}:{bench.hostca_port}"
+    subprocess.run(
+        [*agent, "trust", "--server", server, "--fingerprint", fingerprint],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [*agent, "enroll", "--name", "agent.bench.test", "--token-file", str(token_file)],
+        check=True,
+        capture_output=True,
+    )
+
+    commands = {"hostca --help": [HOSTCA, "--help"], "hostca agent status": [*agent, "status"]}
+    report: dict[str, Any] = {"part": "startup", "runs": runs, "commands": {}}
+    for label, command in commands.items():
+        subprocess.run(["taskset", "-c", SERVER_CORE, *command], check=True, capture_output=True)
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            subprocess.run(
+                ["taskset", "-c", SERVER_CORE, *command], check=True, capture_output=True
+            )
+            times.append((time.perf_counter() - start) * 1000)
+        median = statistics.median(times)
+        report["commands"][label] = {
+            "command": " ".join(["taskset", "-c", SERVER_CORE, *command]).replace(
+                str(bench.tmp), "$TMP"
+            ),
+            "median_ms": round(median, 1),
+            "min_ms": round(min(times), 1),
+            "max_ms": round(max(times), 1),
+            "limit_ms": STARTUP_LIMITS_MS[label],
+            "met": median <= STARTUP_LIMITS_MS[label],
+        }
+    return report
+
+
+def ca_fingerprint(ca_file: Path) -> str:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    certificate = x509.load_pem_x509_certificate(ca_file.read_bytes())
+    return certificate.fingerprint(hashes.SHA256()).hex(":").upper()
+
+
+def part_core(bench: Bench, runs: int, seconds: float) -> dict[str, Any]:
+    command = [
+        "taskset",
+        "-c",
+        SERVER_CORE,
+        sys.executable,
+        str(BENCH_DIR / "core_rate.py"),
+        "--data-dir",
+        str(bench.data_dir),
+        "--seconds",
+        str(seconds),
+    ]
+    samples = []
+    for _ in range(runs):
+        output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+        samples.append(json.loads(output))
+    hostca = [sample["hostca"]["per_second"] for sample in samples]
+    raw = [sample["raw"]["per_second"] for sample in samples]
+    sign = [sample["sign"]["per_second"] for sample in samples]
+    ratio = statistics.median(hostca) / statistics.median(raw)
+    return {
+        "part": "core",
+        "runs": runs,
+        "seconds_per_loop": seconds,
+        "hostca_per_second": spread(hostca),
+        "ceiling_per_second": spread(raw),
+        "ca_key_sign_per_second": spread(sign),
+        "ratio": round(ratio, 3),
+        "target": TARGETS["core"][2],
+        "met": ratio >= TARGETS["core"][2],
+        "samples": samples,
+    }
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    return {
+        "median": round(statistics.median(values), 1),
+        "min": round(min(values), 1),
+        "max": round(max(values), 1),
+    }
+
+
+def load_report(
+    part: str, mode: str, bounds: Bounds, pairs: list[tuple[LoadResult, LoadResult]]
+) -> dict[str, Any]:
+    hostca = [pair[0].summary() for pair in pairs]
+    ceiling = [pair[1].summary() for pair in pairs]
+
+    def median_of(results: list[dict[str, Any]], key: str) -> float | None:
+        values = [result[key] for result in results if result[key] is not None]
+        return round(statistics.median(values), 3) if values else None
+
+    hostca_rate = statistics.median(result["requests_per_second"] for result in hostca)
+    ceiling_rate = statistics.median(result["requests_per_second"] for result in ceiling)
+    ratio = hostca_rate / ceiling_rate if ceiling_rate else 0.0
+    return {
+        "part": part,
+        "mode": mode,
+        "runs": len(pairs),
+        "bounds": bounds.__dict__,
+        "hostca_per_second": spread([result["requests_per_second"] for result in hostca]),
+        "ceiling_per_second": spread([result["requests_per_second"] for result in ceiling]),
+        "hostca_p50_ms": median_of(hostca, "p50_ms"),
+        "hostca_p99_ms": median_of(hostca, "p99_ms"),
+        "ceiling_p50_ms": median_of(ceiling, "p50_ms"),
+        "ceiling_p99_ms": median_of(ceiling, "p99_ms"),
+        "hostca_errors": sum(sum(result["errors"].values()) for result in hostca),
+        "ceiling_errors": sum(sum(result["errors"].values()) for result in ceiling),
+        "ratio": round(ratio, 3),
+        "target": TARGETS[part][2],
+        "met": ratio >= TARGETS[part][2],
+        "hostca_runs": hostca,
+        "ceiling_runs": ceiling,
+    }
+
+
+# --- machine and output ---------------------------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    model = "unknown"
+    for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
+        if line.startswith("Model name:"):
+            model = line.split(":", 1)[1].strip()
+    from cryptography.hazmat.backends.openssl.backend import backend
+
+    return {
+        "cpu_model": model,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "ssl_openssl": ssl.OPENSSL_VERSION,
+        "cryptography_openssl": backend.openssl_version_text(),
+        "server_core": int(SERVER_CORE),
+        "client_core": int(CLIENT_CORE),
+    }
+
+
+def write_results(results_dir: Path, report: dict[str, Any]) -> None:
+    results_dir.mkdir(parents=True, exist_ok=True)
+    path = results_dir / f"{report['part']}.json"
+    path.write_text(json.dumps(report, indent=2) + "\n")
+
+
+def render_markdown(results_dir: Path) -> str:
+    """Return BENCHMARKS.md built from the JSON results in ``results_dir``."""
+    reports = {
+        path.stem: json.loads(path.read_text()) for path in sorted(results_dir.glob("*.json"))
+    }
+    lines = [
+        "# Benchmarks",
+        "",
+        "Generated by `bench/run.py` from `bench/results/*.json`; do not edit by hand.",
+        "Each figure is the median of the runs, with the lowest and highest run in",
+        "brackets. The server (hostca or the bare ceiling) runs on core 0 and the load",
+        "generator on core 1, both pinned with `taskset`. All traffic goes to 127.0.0.1.",
+        "",
+        "## Against the bare ceiling",
+        "",
+        "| measure | hostca | ceiling | ratio | target | result | hostca p50 / p99 | ceiling p50 / p99 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    commands = []
+    for part in ("self", "enroll", "renew", "core"):
+        report = reports.get(part)
+        description, ceiling, target = TARGETS[part]
+        if report is None:
+            lines.append(
+                f"| {description} | not measured yet | {ceiling} | | ≥ {target:.0%} | | | |"
+            )
+            continue
+        latency_hostca = latency_ceiling = "-"
+        if part != "core":
+            latency_hostca = f"{report['hostca_p50_ms']:.1f} / {report['hostca_p99_ms']:.1f} ms"
+            latency_ceiling = f"{report['ceiling_p50_ms']:.1f} / {report['ceiling_p99_ms']:.1f} ms"
+        lines.append(
+            f"| {description} | {format_spread(report['hostca_per_second'])} "
+            f"| {ceiling}: {format_spread(report['ceiling_per_second'])} "
+            f"| {report['ratio']:.0%} | ≥ {target:.0%} | {'met' if report['met'] else '**missed**'} "
+            f"| {latency_hostca} | {latency_ceiling} |"
+        )
+        commands.append(
+            f"- {part}: `{report['command']}`, {report['runs']} runs, {report['date']}, "
+            f"load average {report['load_average'][0]} before and {report['load_average'][1]} after"
+        )
+    lines += ["", *commands, ""]
+
+    startup = reports.get("startup")
+    lines += [
+        "## Start-up",
+        "",
+        "| command | median | range | limit | result | runs | measured |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    if startup is None:
+        lines.append("| `hostca --help`, `hostca agent status` | not measured yet | | | | | |")
+    else:
+        for label, figures in startup["commands"].items():
+            lines.append(
+                f"| `{label}` | {figures['median_ms']} ms | {figures['min_ms']} to {figures['max_ms']} ms "
+                f"| ≤ {figures['limit_ms']:.0f} ms | {'met' if figures['met'] else '**missed**'} "
+                f"| {startup['runs']} | {startup['date']} |"
+            )
+        lines += [
+            "",
+            f"- startup: `{startup['command']}`, load average "
+            f"{startup['load_average'][0]} before and {startup['load_average'][1]} after",
+        ]
+    lines += [""]
+
+    lines += ["## Not measured yet", "", "| measure | target |", "|---|---|"]
+    lines += [f"| {measure_name} | {target} |" for measure_name, target in NOT_MEASURED]
+    lines += [""]
+
+    any_report = next(iter(reports.values()), None)
+    if any_report is not None:
+        info = any_report["machine"]
+        lines += [
+            "## Machine",
+            "",
+            f"- CPU: {info['cpu_model']}, {info['cores']} cores",
+            f"- Python {info['python']}; `ssl` module: {info['ssl_openssl']}; "
+            f"cryptography's OpenSSL: {info['cryptography_openssl']}",
+            f"- server on core {info['server_core']}, load generator on core {info['client_core']} (`taskset`)",
+            "",
+        ]
+    lines += NOTES
+    if OBSERVATIONS.exists():
+        lines += ["", OBSERVATIONS.read_text().rstrip()]
+    return "\n".join(lines) + "\n"
+
+
+NOTES = [
+    "## What each row measures",
+    "",
+    "- **self**: 32 keep-alive connections with a client certificate send",
+    "  `GET /api/v1/self`. The ceiling app reads the peer certificate from the TLS",
+    "  scope and answers with its size.",
+    "- **enroll**: 16 workers, each request on a new TLS connection without a client",
+    "  certificate (a new host has none), posting a new P-256 CSR with a new name and",
+    "  an authorization token. The ceiling app loads the CSR, checks its signature and",
+    "  signs a leaf with three extensions.",
+    "- **renew**: 16 hosts, each request on a new mutual TLS connection with the",
+    "  host's newest certificate, posting `{}`. The ceiling app signs a leaf for the",
+    "  peer certificate's key.",
+    "- **core**: one process on core 0 runs hostca's `load_csr` and",
+    "  `build_host_certificate` and PEM encoding, against the same eight-extension",
+    "  leaf built with `cryptography` alone. The bare CA key sign rate is in",
+    "  `bench/results/core.json` as `ca_key_sign_per_second`.",
+    "",
+    "Neither client resumes TLS sessions, so every new connection is a full handshake.",
+    "The load average is the 1-minute figure of the machine. It also counts the",
+    "suite's own server, its worker threads and the generator, so values of 2 to 6",
+    "are expected during a load part; a high value before a part hints at other work.",
+    "",
+]
+
+
+def format_spread(values: dict[str, float]) -> str:
+    return f"{values['median']:,.0f}/s ({values['min']:,.0f} to {values['max']:,.0f})"
+
+
+# --- main -----------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Run hostca's benchmarks on loopback.")
+    parser.add_argument(
+        "parts",
+        nargs="*",
+        metavar="PART",
+        help=f"parts to run, from {', '.join(PARTS)}; all by default",
+    )
+    parser.add_argument(
+        "--runs", type=int, default=5, help="runs per part; the median is reported (default 5)"
+    )
+    parser.add_argument(
+        "--results-dir",
+        type=Path,
+        default=BENCH_DIR / "results",
+        help="directory for the JSON results (default bench/results)",
+    )
+    parser.add_argument(
+        "--markdown",
+        type=Path,
+        default=REPOSITORY / "BENCHMARKS.md",
+        help="file to regenerate from the results (default BENCHMARKS.md)",
+    )
+    parser.add_argument(
+        "--render-only",
+        action="store_true",
+        help="only regenerate the Markdown file from the JSON results; run nothing",
+    )
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="one tiny run per part, to check that the suite works; figures mean nothing",
+    )
+    arguments = parser.parse_args()
+    parts = arguments.parts or list(PARTS)
+    unknown = [part for part in parts if part not in PARTS]
+    if unknown:
+        parser.error(f"{', '.join(unknown)}: unknown part; choose from {', '.join(PARTS)}")
+    if arguments.render_only:
+        arguments.markdown.write_text(render_markdown(arguments.results_dir))
+        return
+    runs = 1 if arguments.smoke else arguments.runs
+    bounds = SMOKE_BOUNDS if arguments.smoke else FULL_BOUNDS
+
+    pin_to_client_core()
+    print(
+        f"server and ceiling pinned to core {SERVER_CORE}, load generator on core {CLIENT_CORE} (taskset)"
+    )
+    started = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    info = machine()
+
+    with tempfile.TemporaryDirectory(prefix="hostca-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        data_dir = init_data_dir(tmp)
+        bench = Bench(tmp=tmp, data_dir=data_dir, hostca_port=free_port(), ceiling_port=free_port())
+        hostca_command = [
+            HOSTCA,
+            "server",
+            "run",
+            "--data-dir",
+            str(data_dir),
+            "--listen",
+            f"{HOST}:{bench.hostca_port}",
+        ]
+        ceiling_command = [
+            sys.executable,
+            str(BENCH_DIR / "ceiling_app.py"),
+            "--data-dir",
+            str(data_dir),
+            "--listen",
+            f"{HOST}:{bench.ceiling_port}",
+        ]
+        with (
+            pinned_process(hostca_command, tmp / "hostca.log") as hostca,
+            pinned_process(ceiling_command, tmp / "ceiling.log") as ceiling,
+        ):
+            wait_until_ready(bench.hostca_port, bench.ca_file, "/healthz", hostca)
+            wait_until_ready(bench.ceiling_port, bench.ca_file, "/none", ceiling)
+            bench.session = bench.call(
+                "POST", "/api/v1/login", {"user": "admin", "password": ADMIN_PASSWORD}
+            )["session"]
+
+            for part in parts:
+                print(f"{part}: {runs} run(s) ...", flush=True)
+                load_before = os.getloadavg()[0]
+                if part == "startup":
+                    report = part_startup(bench, max(runs, 10) if not arguments.smoke else 1)
+                elif part == "core":
+                    report = part_core(bench, runs, 0.2 if arguments.smoke else 2.0)
+                else:
+                    runner = {"self": part_self, "enroll": part_enroll, "renew": part_renew}[part]
+                    report = runner(bench, runs, bounds[part])
+                report.update(
+                    machine=info,
+                    date=started,
+                    command=f"python bench/run.py {part} --runs {runs}",
+                    # Other work on the machine skews every figure. The 1-minute load
+                    # average hints at it, but also counts this suite's own processes.
+                    load_average=[round(load_before, 2), round(os.getloadavg()[0], 2)],
+                )
+                write_results(arguments.results_dir, report)
+                print(
+                    json.dumps(
+                        {
+                            key: value
+                            for key, value in report.items()
+                            if not key.endswith("_runs") and key not in ("samples", "machine")
+                        }
+                    )
+                )
+
+    arguments.markdown.write_text(render_markdown(arguments.results_dir))
+    print(f"wrote {arguments.results_dir} and {arguments.markdown}")
+
+
+if __name__ == "__main__":
+    main()
