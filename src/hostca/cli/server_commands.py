@@ -278,3 +278,113 @@ def migrate(data_dir: Path | None) -> None:
     before = database.current_revision()
     database.upgrade()
     click.echo(f"Database schema: {before or 'empty'} -> {database.current_revision()}.")
+
+
+def _backup_passphrase(passphrase_file: Path | None, *, confirm: bool) -> str:
+    from hostca.cli.password_files import read_password_file
+
+    if passphrase_file is not None:
+        return read_password_file(passphrase_file)
+    if sys.stdin.isatty():
+        passphrase: str = click.prompt(
+            "Backup passphrase", hide_input=True, confirmation_prompt=confirm
+        )
+        return passphrase
+    raise InvalidRequestError(
+        "no terminal to prompt for the backup passphrase; give it with --passphrase-file.",
+        code="passphrase_required",
+    )
+
+
+@server.command("backup")
+@click.option("--data-dir", type=click.Path(path_type=Path), help=DATA_DIR_HELP)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="New file to write the encrypted archive to (mode 0600); an existing file is not replaced.",
+)
+@click.option(
+    "--passphrase-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help=(
+        "File whose first line is the backup passphrase (at least 12 characters). "
+        "Without it the passphrase is prompted for."
+    ),
+)
+@json_option
+def backup(data_dir: Path | None, out: Path, passphrase_file: Path | None, as_json: bool) -> None:
+    """Write the CA key, database snapshot, settings and secrets to one encrypted archive.
+
+    The server may keep running: the database is copied with SQLite's backup API,
+    as of one commit. The CA key is copied as stored, so an encrypted CA key still
+    needs its own passphrase after a restore. Keep the archive off this machine.
+    """
+    from hostca.service.backup import BackupRequest, create_backup
+
+    settings = _settings(data_dir)
+    result = create_backup(
+        BackupRequest(
+            data_dir=settings.data_dir,
+            out=out,
+            passphrase=_backup_passphrase(passphrase_file, confirm=True),
+            database_url=settings.database_url,
+        )
+    )
+    data = {
+        "path": str(result.path),
+        "size": result.size,
+        "files": result.files,
+        "ca_sha256": result.ca_sha256,
+        "created_at": result.created_at,
+    }
+    emit(
+        data,
+        as_json,
+        f"Wrote backup {result.path} ({result.size} bytes, {len(result.files)} files) of the CA "
+        f"with SHA-256 fingerprint {result.ca_sha256}.",
+    )
+
+
+@server.command("restore")
+@click.argument("archive", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--data-dir",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Empty or new data directory to restore into.",
+)
+@click.option(
+    "--passphrase-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="File whose first line is the backup passphrase. Without it the passphrase is prompted for.",
+)
+@json_option
+def restore(archive: Path, data_dir: Path, passphrase_file: Path | None, as_json: bool) -> None:
+    """Restore a primary server from an archive of 'hostca server backup'.
+
+    The archive is decrypted and checked in full before anything is written, so a
+    wrong passphrase or a damaged archive leaves the data directory as it was.
+    """
+    from hostca.service.backup import restore_backup
+
+    result = restore_backup(archive, data_dir, _backup_passphrase(passphrase_file, confirm=False))
+    data = {
+        "data_dir": str(result.data_dir),
+        "files": result.files,
+        "ca_sha256": result.ca_sha256,
+        "primary_name": result.primary_name,
+        "ca_key_encrypted": result.ca_key_encrypted,
+        "backup_created_at": result.created_at,
+    }
+    lines = [
+        f"Restored the backup of {result.created_at} into {result.data_dir}.",
+        f"  primary name:     {result.primary_name}",
+        f"  CA SHA-256:       {result.ca_sha256}",
+        f"  start it with:    hostca server run --data-dir {result.data_dir}",
+    ]
+    if result.ca_key_encrypted:
+        lines.append(
+            "  The CA key is encrypted: give the CA passphrase it had when you start the server."
+        )
+    emit(data, as_json, "\n".join(lines))
