@@ -132,3 +132,67 @@ def test_cli_without_terminal_needs_passphrase_file(tmp_path: Path) -> None:
     assert backup.returncode != 0
     assert "--passphrase-file" in backup.stderr
     assert not (tmp_path / "x.hcab").exists()
+
+
+def run_in_terminal(
+    arguments: list[str], answers: list[str], timeout: float = 60
+) -> tuple[int, str]:
+    """Run ``hostca`` on a pseudo-terminal, typing each answer after a prompt; return status and output."""
+    import os
+    import pty
+    import select
+    import signal
+    import time
+
+    pid, descriptor = pty.fork()
+    if pid == 0:
+        # The child of pty.fork has the terminal as its controlling terminal, which getpass needs.
+        os.execv(HOSTCA, [HOSTCA, *arguments])  # noqa: S606 - a fixed executable, no shell
+    output = b""
+    pending = list(answers)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([descriptor], [], [], 0.5)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(descriptor, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            output += chunk
+            if pending and output.rstrip().endswith(b":"):
+                # getpass turns echo off only after the prompt is written, so an
+                # answer typed at once could still be echoed by the terminal.
+                time.sleep(0.5)
+                os.write(descriptor, (pending.pop(0) + "\n").encode())
+    finally:
+        os.close(descriptor)
+        if time.monotonic() >= deadline:
+            os.kill(pid, signal.SIGKILL)
+        _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), output.decode(errors="replace")
+
+
+def test_cli_prompts_without_echo(tmp_path: Path) -> None:
+    init_server(tmp_path / "a", tmp_path)
+    archive = tmp_path / "prompted.hcab"
+
+    status, output = run_in_terminal(
+        ["server", "backup", "--data-dir", str(tmp_path / "a"), "--out", str(archive)],
+        [PASSPHRASE, PASSPHRASE],
+    )
+
+    assert status == 0, output
+    assert "Backup passphrase:" in output
+    assert "Repeat for confirmation:" in output
+    assert PASSPHRASE not in output
+    passphrase_file = tmp_path / "backup-passphrase"
+    passphrase_file.write_text(PASSPHRASE + "\n")
+    restore = hostca(
+        "server", "restore", archive, "--data-dir", tmp_path / "b",
+        "--passphrase-file", passphrase_file,
+    )  # fmt: skip
+    assert restore.returncode == 0, restore.stderr

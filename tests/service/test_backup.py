@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 import stat
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,6 +56,25 @@ def archive(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> bytes:
         BackupRequest(data_dir=data_dir, out=out, passphrase=PASSPHRASE, scrypt=FAST_SCRYPT)
     )
     return out.read_bytes()
+
+
+CERTIFICATE_SERIALS = "SELECT serial_number FROM certificates"
+AUDITED_SERIALS = "SELECT target FROM audit_events WHERE category = 'CERT'"
+
+
+def sqlite_rows(database: Path, query: str) -> list[tuple[object, ...]]:
+    connection = sqlite3.connect(database)
+    try:
+        return connection.execute(query).fetchall()
+    finally:
+        connection.close()
+
+
+def wait_for_more(items: list[str], count: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while len(items) < count:
+        assert time.monotonic() < deadline, f"only {len(items)} of {count} enrolments done"
+        time.sleep(0.05)
 
 
 def snapshot_of_tree(root: Path) -> list[tuple[str, bytes]]:
@@ -137,6 +159,67 @@ def test_round_trip_keeps_identity(running_primary: PrimaryServer, tmp_path: Pat
         context.database.dispose()
     assert count > 0
     assert breaks == []
+
+
+@pytest.mark.e2e
+def test_backup_during_enrolments_consistent(tmp_path: Path) -> None:
+    init_server(tmp_path / "data", tmp_path)
+    server = start_server(tmp_path / "data", tmp_path / "server.log")
+    stop = threading.Event()
+    failures: list[str] = []
+    enrolled: list[str] = []
+
+    def enrol_until_stopped() -> None:
+        token = server.create_token("busy", max_uses=10_000)
+        with server.client() as client:
+            for number in itertools.count():
+                if stop.is_set():
+                    return
+                _key, csr = openssl_csr(tmp_path, f"busy-{number}.example.test")
+                answer = client.post(
+                    "/api/v1/enroll", json={"csr": csr.read_text(), "token": token}
+                )
+                if answer.status_code == 200:
+                    enrolled.append(answer.json()["serial_number"])
+                else:
+                    failures.append(answer.text)
+
+    writer = threading.Thread(target=enrol_until_stopped)
+    writer.start()
+    try:
+        archives = []
+        for index in range(3):
+            # Each backup starts after at least one more enrolment, with more under way.
+            wait_for_more(enrolled, len(enrolled) + 1)
+            out = tmp_path / f"busy-{index}.hcab"
+            create_backup(
+                BackupRequest(
+                    data_dir=server.data_dir, out=out, passphrase=PASSPHRASE, scrypt=FAST_SCRYPT
+                )
+            )
+            archives.append(out)
+    finally:
+        stop.set()
+        writer.join(timeout=60)
+        stop_server(server)
+
+    assert failures == []
+    certificate_counts = []
+    for archive_path in archives:
+        restored = tmp_path / f"restored-{archive_path.stem}"
+        restore_backup(archive_path, restored, PASSPHRASE)
+        context = open_context(DataDir(restored), ca_passphrase=None, database_url=None)
+        try:
+            count, breaks = verify_events(context)
+        finally:
+            context.database.dispose()
+        assert count > 0
+        assert breaks == [], archive_path
+        serials = {row[0] for row in sqlite_rows(restored / "hostca.db", CERTIFICATE_SERIALS)}
+        audited = {row[0] for row in sqlite_rows(restored / "hostca.db", AUDITED_SERIALS)}
+        assert serials <= audited, archive_path
+        certificate_counts.append(len(serials))
+    assert certificate_counts == sorted(set(certificate_counts))
 
 
 def test_restore_sets_private_modes(archive: bytes, tmp_path: Path) -> None:
