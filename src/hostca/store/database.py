@@ -18,7 +18,7 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import QueuePool
 
 from hostca.core.errors import UnavailableError
 
@@ -26,6 +26,8 @@ __all__ = ["Database", "SchemaMismatchError", "sqlite_url"]
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Execution option that marks a connection's transaction as one that writes.
+WRITE_OPTION = "hostca_write"
 
 
 class SchemaMismatchError(UnavailableError):
@@ -50,7 +52,10 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the write lock at once; readers keep a deferred transaction,
+        # which in WAL mode reads a snapshot without blocking or being blocked.
+        writes = connection.get_execution_options().get(WRITE_OPTION, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN DEFERRED")
 
 
 class Database:
@@ -60,9 +65,16 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
-            # One connection per use: WAL readers and the write lock need no pool,
-            # and a pooled SQLite connection must not cross threads.
-            self.engine = create_engine(url, poolclass=NullPool)
+            # Pooled connections skip opening the file and the PRAGMAs on every use.
+            # The pool hands a connection to one thread at a time, so sharing it
+            # across threads is safe with check_same_thread off.
+            self.engine = create_engine(
+                url,
+                poolclass=QueuePool,
+                pool_size=8,
+                max_overflow=32,
+                connect_args={"check_same_thread": False},
+            )
             _configure_sqlite(self.engine)
         else:
             self.engine = create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
@@ -70,8 +82,10 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
         """Yield a connection inside one transaction that commits on success."""
-        with self.engine.begin() as connection:
-            yield connection
+        with self.engine.connect() as connection:
+            connection.execution_options(**{WRITE_OPTION: True})
+            with connection.begin():
+                yield connection
 
     def dispose(self) -> None:
         self.engine.dispose()
