@@ -49,6 +49,10 @@ class LoadResult:
     elapsed_seconds: float
     latencies_ms: list[float] = field(repr=False)
     errors: dict[str, int]
+    # Share of one core that the server process used during the run, where the
+    # caller measured it. Near 1.0 the server is the bottleneck; well below 1.0
+    # the generator or a lock is.
+    server_cpu_share: float | None = None
 
     @property
     def ok(self) -> int:
@@ -76,6 +80,7 @@ class LoadResult:
             "p50_ms": _round(self.percentile_ms(0.50)),
             "p99_ms": _round(self.percentile_ms(0.99)),
             "mean_ms": _round(statistics.fmean(self.latencies_ms) if self.latencies_ms else None),
+            "server_cpu_share": _round(self.server_cpu_share),
         }
 
 

@@ -30,7 +30,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +116,20 @@ NOT_MEASURED = [
 # --- processes -----------------------------------------------------------------------
 
 
+def machine_idle_share(seconds: float = 1.0) -> float:
+    """Return the share of all cores' time that was idle over ``seconds``, from /proc/stat."""
+
+    def sample() -> tuple[int, int]:
+        values = [int(value) for value in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+        # Fields idle and iowait of the aggregate "cpu" line, proc(5).
+        return values[3] + values[4], sum(values)
+
+    idle_before, total_before = sample()
+    time.sleep(seconds)
+    idle_after, total_after = sample()
+    return (idle_after - idle_before) / max(1, total_after - total_before)
+
+
 def pin_to_client_core() -> None:
     """Re-execute this script under ``taskset -c 1`` unless it already runs on core 1 alone."""
     if os.sched_getaffinity(0) == {int(CLIENT_CORE)}:
@@ -183,6 +197,8 @@ class Bench:
     hostca_port: int
     ceiling_port: int
     session: str = ""
+    # The process ID that serves each port, to read its CPU time.
+    server_pids: dict[int, int] = field(default_factory=dict)
 
     @property
     def ca_file(self) -> Path:
@@ -258,7 +274,7 @@ class FixedScenario:
 class EnrolScenario:
     """One prepared CSR with a new name per request, sent without a client certificate.
 
-    The warm-up and the measured run share one list, because hostca answers a second
+    The warm-up and the measured run share one list, because hostca rejects a second
     enrolment for a name with 409 (a reissue token is needed).
     """
 
@@ -307,9 +323,9 @@ class RenewScenario:
             return
         cert_file = self.cert_files[worker]
         cert_file.write_text(json.loads(body)["certificate"])
-        self.contexts[worker] = client_context(
-            str(self.ca_file), str(cert_file), str(self.key_file)
-        )
+        # Loading the new certificate into the worker's context replaces the old one,
+        # and is cheaper for the generator than building a new context.
+        self.contexts[worker].load_cert_chain(str(cert_file), str(self.key_file))
 
 
 def enrol_host(bench: Bench, name: str, key_file: Path, token: str) -> str:
@@ -335,7 +351,15 @@ def write_key(path: Path) -> ec.EllipticCurvePrivateKey:
 # --- parts ----------------------------------------------------------------------------
 
 
-def measure(scenario: Any, port: int, mode: str, bounds: Bounds) -> LoadResult:
+def process_cpu_seconds(pid: int) -> float:
+    """Return the user and system CPU time of process ``pid`` and its threads, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # Fields 14 and 15 of proc(5), utime and stime, counted from the state field.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(bench: Bench, scenario: Any, port: int, mode: str, bounds: Bounds) -> LoadResult:
+    """Warm up, then run and return one bounded load run with the server's CPU share."""
     asyncio.run(
         run_load(
             scenario,
@@ -347,7 +371,9 @@ def measure(scenario: Any, port: int, mode: str, bounds: Bounds) -> LoadResult:
             max_seconds=bounds.max_seconds,
         )
     )
-    return asyncio.run(
+    pid = bench.server_pids[port]
+    cpu_before = process_cpu_seconds(pid)
+    result = asyncio.run(
         run_load(
             scenario,
             host=HOST,
@@ -358,6 +384,9 @@ def measure(scenario: Any, port: int, mode: str, bounds: Bounds) -> LoadResult:
             max_seconds=bounds.max_seconds,
         )
     )
+    if result.elapsed_seconds > 0:
+        result.server_cpu_share = (process_cpu_seconds(pid) - cpu_before) / result.elapsed_seconds
+    return result
 
 
 def part_self(bench: Bench, runs: int, bounds: Bounds) -> dict[str, Any]:
@@ -372,8 +401,8 @@ def part_self(bench: Bench, runs: int, bounds: Bounds) -> dict[str, Any]:
     ceiling = FixedScenario(context, build_request("GET", "/self", host=HOST))
     pairs = [
         (
-            measure(hostca, bench.hostca_port, "keepalive", bounds),
-            measure(ceiling, bench.ceiling_port, "keepalive", bounds),
+            measure(bench, hostca, bench.hostca_port, "keepalive", bounds),
+            measure(bench, ceiling, bench.ceiling_port, "keepalive", bounds),
         )
         for _ in range(runs)
     ]
@@ -398,8 +427,8 @@ def part_enroll(bench: Bench, runs: int, bounds: Bounds) -> dict[str, Any]:
         )
         pairs.append(
             (
-                measure(hostca, bench.hostca_port, "new", bounds),
-                measure(ceiling, bench.ceiling_port, "new", bounds),
+                measure(bench, hostca, bench.hostca_port, "new", bounds),
+                measure(bench, ceiling, bench.ceiling_port, "new", bounds),
             )
         )
     return load_report("enroll", "new", bounds, pairs)
@@ -424,8 +453,8 @@ def part_renew(bench: Bench, runs: int, bounds: Bounds) -> dict[str, Any]:
     ceiling = RenewScenario(bench.ca_file, key_file, ceiling_certs, "/sign")
     pairs = [
         (
-            measure(hostca, bench.hostca_port, "new", bounds),
-            measure(ceiling, bench.ceiling_port, "new", bounds),
+            measure(bench, hostca, bench.hostca_port, "new", bounds),
+            measure(bench, ceiling, bench.ceiling_port, "new", bounds),
         )
         for _ in range(runs)
     ]
@@ -549,6 +578,8 @@ def load_report(
         "hostca_p99_ms": median_of(hostca, "p99_ms"),
         "ceiling_p50_ms": median_of(ceiling, "p50_ms"),
         "ceiling_p99_ms": median_of(ceiling, "p99_ms"),
+        "hostca_server_cpu_share": median_of(hostca, "server_cpu_share"),
+        "ceiling_server_cpu_share": median_of(ceiling, "server_cpu_share"),
         "hostca_errors": sum(sum(result["errors"].values()) for result in hostca),
         "ceiling_errors": sum(sum(result["errors"].values()) for result in ceiling),
         "ratio": round(ratio, 3),
@@ -580,6 +611,26 @@ def machine() -> dict[str, Any]:
     }
 
 
+def measured_source() -> dict[str, Any]:
+    """Return where the measured hostca package comes from, and its git commit."""
+    import hostca
+
+    package_dir = Path(hostca.__file__).resolve().parent
+
+    def git(*arguments: str) -> str:
+        completed = subprocess.run(
+            ["git", "-C", str(package_dir), *arguments], capture_output=True, text=True
+        )
+        return completed.stdout.strip() if completed.returncode == 0 else ""
+
+    return {
+        "package_dir": str(package_dir),
+        # Empty when the package is not inside a git checkout, such as an export.
+        "commit": git("rev-parse", "HEAD"),
+        "changed_files": git("status", "--porcelain", "--", ".").splitlines(),
+    }
+
+
 def write_results(results_dir: Path, report: dict[str, Any]) -> None:
     results_dir.mkdir(parents=True, exist_ok=True)
     path = results_dir / f"{report['part']}.json"
@@ -601,8 +652,9 @@ def render_markdown(results_dir: Path) -> str:
         "",
         "## Against the bare ceiling",
         "",
-        "| measure | hostca | ceiling | ratio | target | result | hostca p50 / p99 | ceiling p50 / p99 |",
-        "|---|---|---|---|---|---|---|---|",
+        "| measure | hostca | ceiling | ratio | target | result "
+        "| hostca p50 / p99 | ceiling p50 / p99 | server CPU, hostca / ceiling |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     commands = []
     for part in ("self", "enroll", "renew", "core"):
@@ -613,7 +665,9 @@ def render_markdown(results_dir: Path) -> str:
                 f"| {description} | not measured yet | {ceiling} | | ≥ {target:.0%} | | | |"
             )
             continue
-        latency_hostca = latency_ceiling = "-"
+        latency_hostca = latency_ceiling = cpu_share = "-"
+        if report.get("hostca_server_cpu_share") is not None:
+            cpu_share = f"{report['hostca_server_cpu_share']:.0%} / {report['ceiling_server_cpu_share']:.0%}"
         if part != "core":
             latency_hostca = f"{report['hostca_p50_ms']:.1f} / {report['hostca_p99_ms']:.1f} ms"
             latency_ceiling = f"{report['ceiling_p50_ms']:.1f} / {report['ceiling_p99_ms']:.1f} ms"
@@ -621,10 +675,11 @@ def render_markdown(results_dir: Path) -> str:
             f"| {description} | {format_spread(report['hostca_per_second'])} "
             f"| {ceiling}: {format_spread(report['ceiling_per_second'])} "
             f"| {report['ratio']:.0%} | ≥ {target:.0%} | {'met' if report['met'] else '**missed**'} "
-            f"| {latency_hostca} | {latency_ceiling} |"
+            f"| {latency_hostca} | {latency_ceiling} | {cpu_share} |"
         )
         commands.append(
             f"- {part}: `{report['command']}`, {report['runs']} runs, {report['date']}, "
+            f"machine idle {report.get('machine_idle_before', 0):.0%} in the second before, "
             f"load average {report['load_average'][0]} before and {report['load_average'][1]} after"
         )
     lines += ["", *commands, ""]
@@ -647,7 +702,8 @@ def render_markdown(results_dir: Path) -> str:
             )
         lines += [
             "",
-            f"- startup: `{startup['command']}`, load average "
+            f"- startup: `{startup['command']}`, "
+            f"machine idle {startup.get('machine_idle_before', 0):.0%} in the second before, load average "
             f"{startup['load_average'][0]} before and {startup['load_average'][1]} after",
         ]
     lines += [""]
@@ -659,6 +715,7 @@ def render_markdown(results_dir: Path) -> str:
     any_report = next(iter(reports.values()), None)
     if any_report is not None:
         info = any_report["machine"]
+        source = any_report.get("source", {})
         lines += [
             "## Machine",
             "",
@@ -666,6 +723,9 @@ def render_markdown(results_dir: Path) -> str:
             f"- Python {info['python']}; `ssl` module: {info['ssl_openssl']}; "
             f"cryptography's OpenSSL: {info['cryptography_openssl']}",
             f"- server on core {info['server_core']}, load generator on core {info['client_core']} (`taskset`)",
+            f"- hostca measured: commit `{source.get('commit') or 'unknown'}` from "
+            f"`{source.get('package_dir')}`, "
+            f"{'with uncommitted changes' if source.get('changed_files') else 'without uncommitted changes'}",
             "",
         ]
     lines += NOTES
@@ -693,9 +753,14 @@ NOTES = [
     "  `bench/results/core.json` as `ca_key_sign_per_second`.",
     "",
     "Neither client resumes TLS sessions, so every new connection is a full handshake.",
+    "Server CPU is the share of core 0 that the server process used during the measured",
+    "runs (median), read from /proc. Well below 100% for the ceiling means the generator",
+    "on core 1 was the bottleneck, so the true ceiling is higher and the ratio lower.",
     "The load average is the 1-minute figure of the machine. It also counts the",
     "suite's own server, its worker threads and the generator, so values of 2 to 6",
-    "are expected during a load part; a high value before a part hints at other work.",
+    'are expected during a load part. "Machine idle" is the idle share of both cores in',
+    "the second before a part, while the suite's servers wait: below about 95% means",
+    "other work was running, and the figures of that part are suspect.",
     "",
 ]
 
@@ -757,6 +822,7 @@ def main() -> None:
     )
     started = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     info = machine()
+    source = measured_source()
 
     with tempfile.TemporaryDirectory(prefix="hostca-bench-") as tmp_name:
         tmp = Path(tmp_name)
@@ -785,6 +851,7 @@ def main() -> None:
         ):
             wait_until_ready(bench.hostca_port, bench.ca_file, "/healthz", hostca)
             wait_until_ready(bench.ceiling_port, bench.ca_file, "/none", ceiling)
+            bench.server_pids = {bench.hostca_port: hostca.pid, bench.ceiling_port: ceiling.pid}
             bench.session = bench.call(
                 "POST", "/api/v1/login", {"user": "admin", "password": ADMIN_PASSWORD}
             )["session"]
@@ -792,6 +859,8 @@ def main() -> None:
             for part in parts:
                 print(f"{part}: {runs} run(s) ...", flush=True)
                 load_before = os.getloadavg()[0]
+                # The servers are idle here, so anything below 100% is other work.
+                idle_before = machine_idle_share()
                 if part == "startup":
                     report = part_startup(bench, max(runs, 10) if not arguments.smoke else 1)
                 elif part == "core":
@@ -801,11 +870,13 @@ def main() -> None:
                     report = runner(bench, runs, bounds[part])
                 report.update(
                     machine=info,
+                    source=source,
                     date=started,
                     command=f"python bench/run.py {part} --runs {runs}",
                     # Other work on the machine skews every figure. The 1-minute load
                     # average hints at it, but also counts this suite's own processes.
                     load_average=[round(load_before, 2), round(os.getloadavg()[0], 2)],
+                    machine_idle_before=round(idle_before, 3),
                 )
                 write_results(arguments.results_dir, report)
                 print(
