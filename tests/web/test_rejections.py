@@ -1,4 +1,4 @@
-"""Every rejection of SPEC sections 2 and 4, against a real server, asserting the problem code."""
+"""Every rejection of the product rules for tokens, names, CSRs, certificates and sessions, against a real server."""
 
 from __future__ import annotations
 
