@@ -26,7 +26,7 @@ def default_data_dir() -> Path:
 
 
 class ServerSettings(BaseSettings):
-    """How one ``hostca server`` process runs."""
+    """Settings of one ``hostca server`` process."""
 
     model_config = SettingsConfigDict(env_prefix="HOSTCA_", frozen=True, extra="ignore")
 

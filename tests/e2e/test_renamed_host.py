@@ -147,7 +147,7 @@ def test_renamed_host_keeps_host_id(
     assert f"urn:uuid:{host_id}" in san.get_values_for_type(x509.UniformResourceIdentifier)
     assert certificate.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value == host_id
 
-    # The reissue token is spent, and the audit trail holds each step.
+    # The reissue token is spent, and the audit trail contains each step.
     assert primary_server.admin("GET", "/api/v1/tokens/reissue-web-01").json()["state"] == "used-up"
     actions = [
         e["action"]

@@ -24,7 +24,7 @@ def enrol(
     lock: threading.Lock,
     results: list[tuple[int, dict]],
 ) -> None:
-    """Send one enrolment once every thread is ready, and record the answer."""
+    """Send one enrolment once every thread is ready, and record the response."""
     with server.client() as client:
         barrier.wait()
         answer = client.post("/api/v1/enroll", json={"csr": csr, "token": token})

@@ -95,7 +95,7 @@ class TooManyRequestsError(HostcaError):
 
 
 class UnavailableError(HostcaError):
-    """The service cannot answer now; retrying later may work (HTTP 503)."""
+    """The service cannot serve the request now; retrying later may work (HTTP 503)."""
 
     status = 503
     default_code = "unavailable"

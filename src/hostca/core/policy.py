@@ -39,7 +39,7 @@ class EnrolmentDecision(Enum):
 
 @dataclass(frozen=True)
 class NameOwner:
-    """The host that holds the requested primary name as an approved name."""
+    """The host that has the requested primary name as an approved name."""
 
     host_id: str
     primary_name: str
@@ -51,7 +51,7 @@ class NameOwner:
 
 @dataclass(frozen=True)
 class EnrolmentFacts:
-    """What the service knows about an enrolment request without a token."""
+    """Facts the service gathered about an enrolment request without a token."""
 
     security_level: str
     requested_name: str
@@ -80,7 +80,7 @@ def decide_enrolment(facts: EnrolmentFacts) -> EnrolmentDecision:
         )
 
     if owner is not None and owner.had_certificate:
-        # A reissue: only the host's open auto-reissue window stands in for a reissue token.
+        # A reissue: only the host's open auto-reissue window replaces a reissue token.
         if owner.auto_reissue_open:
             return EnrolmentDecision.REISSUE
         raise ConflictError(

@@ -141,7 +141,7 @@ def record_failure(
 
 @dataclass
 class AuditScope:
-    """What the failure event of a use case records; the block sets fields as they become known."""
+    """Fields of a use case's failure event, which the block sets as they become known."""
 
     target: str | None = None
     host_id: str | None = None

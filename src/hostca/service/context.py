@@ -1,4 +1,4 @@
-"""What every use case needs: the database, the CA, server secrets and the clock."""
+"""The service context: the database, the CA, server secrets and the clock that every use case needs."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def utc_now() -> datetime:
 
 @dataclass(frozen=True)
 class Actor:
-    """Who makes a request, as the audit log records it.
+    """The maker of a request, as the audit log records it.
 
     ``name`` is a user name, ``host:<host_id>`` or ``anonymous``. ``role`` is set for
     administrators only.

@@ -1,4 +1,4 @@
-"""Names a host asks for that are not yet mapped to it."""
+"""Names a host requests that are not yet mapped to it."""
 
 from __future__ import annotations
 

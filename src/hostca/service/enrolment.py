@@ -7,7 +7,6 @@ revokes that host's earlier certificates.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -119,24 +118,7 @@ def _host_for_authorization(connection: Connection, primary: str, now: datetime)
         # A pre-registered host takes its first certificate.
         return str(owners[0].host_id)
 
-    return _create_host(connection, primary, now)
-
-
-def _create_host(connection: Connection, primary: str, now: datetime) -> str:
-    """Create a host with a new random host ID, whose primary name is ``primary``."""
-    host_id = str(uuid.uuid4())
-    host_records.insert_host(connection, host_id=host_id, primary_name=primary, created_at=now)
-    host_records.insert_name(
-        connection,
-        host_id=host_id,
-        name=primary,
-        is_primary=True,
-        state="approved",
-        origin="admin",
-        shared=False,
-        created_at=now,
-    )
-    return host_id
+    return host_records.create_host(connection, primary, now)
 
 
 def rename_if_needed(connection: Connection, host_id: str, name: str, now: datetime) -> str | None:
@@ -332,7 +314,7 @@ def _enroll_without_token(
         )
         audit["details"]["policy"] = decision.value
         if decision is EnrolmentDecision.NEW_HOST:
-            host_id = _create_host(connection, primary, now)
+            host_id = host_records.create_host(connection, primary, now)
         else:
             assert owner is not None
             host_id = owner.host_id

@@ -1,7 +1,7 @@
 """Authenticate a host by the certificate it presented in the TLS handshake.
 
-The handshake proves that the CA signed the certificate and that the client holds
-its key. Revocation and expiry are checked here, against the database, on every
+The handshake proves that the CA signed the certificate and that the client has
+its private key. Revocation and expiry are checked here, against the database, on every
 request: a CRL in the handshake would miss resumed sessions and live connections.
 """
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -91,18 +90,7 @@ def add_host(context: ServiceContext, actor: Actor, raw_name: str) -> dict[str, 
             )
         with context.database.transaction() as connection:
             _check_name_free(connection, name, host_id=None)
-            host_id = str(uuid.uuid4())
-            host_records.insert_host(connection, host_id=host_id, primary_name=name, created_at=now)
-            host_records.insert_name(
-                connection,
-                host_id=host_id,
-                name=name,
-                is_primary=True,
-                state="approved",
-                origin="admin",
-                shared=False,
-                created_at=now,
-            )
+            host_id = host_records.create_host(connection, name, now)
             append_event(
                 connection,
                 context,

@@ -143,7 +143,7 @@ def issue_next_certificate(
 ) -> tuple[IssuedCertificate, list[str]]:
     """Issue the host's next certificate and retire its earlier unexpired ones.
 
-    ``retire`` says what happens to them: ``keep`` (a first certificate),
+    ``retire`` selects what happens to them: ``keep`` (a first certificate),
     ``supersede`` (a renewal with the same key) or ``revoke`` with reason
     superseded (a reissue or a new key). Returns the certificate and the serial
     numbers of the earlier certificates that were retired.

@@ -1,7 +1,7 @@
 """Forward name resolution for the medium security level.
 
 The resolver reads an optional hosts file first (``HOSTCA_HOSTS_FILE``, in the
-/etc/hosts format), then asks the system resolver. Tests point the hosts file at
+/etc/hosts format), then queries the system resolver. Tests point the hosts file at
 names of their own, so they never depend on real DNS.
 """
 

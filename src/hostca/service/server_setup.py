@@ -5,7 +5,6 @@ from __future__ import annotations
 import secrets
 import shutil
 import socket
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,7 +63,7 @@ class InitResult:
 
 
 def _fqdn() -> str:
-    """Return this machine's FQDN, or its host name where the resolver only knows it as localhost."""
+    """Return this machine's FQDN, or its host name where the resolver names it localhost."""
     fqdn = socket.getfqdn()
     if not fqdn or fqdn.startswith("localhost"):
         return socket.gethostname() or "localhost"
@@ -146,7 +145,6 @@ def _initialize(request: InitRequest, data_dir: DataDir) -> InitResult:
         public_base_url=public_base_url,
     )
 
-    host_id = str(uuid.uuid4())
     password = request.admin_password or secrets.token_urlsafe(18)
     actor = Actor(name="hostca-init", source_ip=None)
     with database.transaction() as connection:
@@ -162,7 +160,7 @@ def _initialize(request: InitRequest, data_dir: DataDir) -> InitResult:
                 "imported": request.import_certificate_pem is not None,
             },
         )
-        _register_primary_host(connection, context, host_id, primary_name, alt_names, data_dir)
+        host_id = _register_primary_host(connection, context, primary_name, alt_names, data_dir)
         create_user(connection, context, actor, request.admin_user, "security-admin", password)
     database.dispose()
 
@@ -194,32 +192,29 @@ def _url_host(name: str) -> str:
 def _register_primary_host(
     connection: Connection,
     context: ServiceContext,
-    host_id: str,
     primary_name: str,
     alt_names: list[str],
     data_dir: DataDir,
-) -> None:
-    """Make the primary a host of its own domain, with a TLS certificate for its names."""
+) -> str:
+    """Make the primary a host of its own domain, with a TLS certificate for its names.
+
+    Returns the primary's host ID.
+    """
     now = context.clock()
-    host_records.insert_host(
-        connection,
-        host_id=host_id,
-        primary_name=primary_name,
-        created_at=now,
-        is_primary_server=True,
-    )
-    for index, name in enumerate([primary_name, *alt_names]):
+    host_id = host_records.create_host(connection, primary_name, now, is_primary_server=True)
+    for name in alt_names:
         host_records.insert_name(
             connection,
             host_id=host_id,
             name=name,
-            is_primary=index == 0,
+            is_primary=False,
             state="approved",
             origin="admin",
             shared=False,
             created_at=now,
         )
     issue_server_certificate(connection, context, host_id, data_dir)
+    return host_id
 
 
 def issue_server_certificate(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -11,6 +12,7 @@ from sqlalchemy import Connection, Row, delete, func, insert, or_, select, updat
 from hostca.store.tables import host_names, hosts
 
 __all__ = [
+    "create_host",
     "delete_discovered_names",
     "delete_name",
     "find_host",
@@ -29,6 +31,31 @@ __all__ = [
 
 def insert_host(connection: Connection, **values: Any) -> None:
     connection.execute(insert(hosts).values(**values))
+
+
+def create_host(
+    connection: Connection, primary_name: str, now: datetime, *, is_primary_server: bool = False
+) -> str:
+    """Create a host with a new random host ID (UUID version 4) and its primary name; return the ID."""
+    host_id = str(uuid.uuid4())
+    insert_host(
+        connection,
+        host_id=host_id,
+        primary_name=primary_name,
+        created_at=now,
+        is_primary_server=is_primary_server,
+    )
+    insert_name(
+        connection,
+        host_id=host_id,
+        name=primary_name,
+        is_primary=True,
+        state="approved",
+        origin="admin",
+        shared=False,
+        created_at=now,
+    )
+    return host_id
 
 
 def update_host(connection: Connection, host_id: str, **values: Any) -> None:

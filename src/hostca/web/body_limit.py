@@ -32,7 +32,7 @@ def _problem(limit: int) -> tuple[bytes, list[tuple[bytes, bytes]]]:
 
 
 class BodyLimitMiddleware:
-    """Answer 413 for a body over ``limit`` bytes, by its Content-Length or once it has read that much."""
+    """Return 413 for a body over ``limit`` bytes, by its Content-Length or once it has read that much."""
 
     def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
         self.app = app
@@ -48,7 +48,7 @@ class BodyLimitMiddleware:
             return
 
         # Read the body here, within the limit, and replay it: an error raised while the
-        # framework reads the body would become its own 400 answer.
+        # framework reads the body would become its own 400 response.
         chunks: list[bytes] = []
         received = 0
         while True:
