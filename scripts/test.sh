@@ -5,9 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# The end-to-end tests drive the openssl and curl commands.
+# The end-to-end tests drive the openssl and curl commands, and the console's
+# browser tests drive Debian's Chromium through Playwright.
 missing=()
-for tool in openssl curl; do
+for tool in openssl curl chromium; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 if [ ${#missing[@]} -gt 0 ]; then

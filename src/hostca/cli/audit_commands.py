@@ -6,8 +6,6 @@ The server filters the events and checks the chain; these commands page through
 
 from __future__ import annotations
 
-import csv
-import json
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,6 +15,7 @@ import click
 
 from hostca.cli.output import emit, emit_table, format_time, json_option
 from hostca.core.errors import HostcaError, InvalidRequestError
+from hostca.service.audit_export import write_csv, write_jsonl
 
 if TYPE_CHECKING:
     from hostca.apiclient import ApiClient
@@ -28,25 +27,6 @@ EventWriter: TypeAlias = Callable[[Iterator[dict[str, Any]], IO[str]], int]
 
 # Events fetched per request by ``audit export``.
 EXPORT_PAGE_SIZE = 1000
-
-EXPORT_COLUMNS = (
-    "sequence",
-    "time",
-    "category",
-    "action",
-    "actor",
-    "source_ip",
-    "target",
-    "host_id",
-    "outcome",
-    "error_code",
-    "reason",
-    "details",
-)
-
-# Spreadsheets run a cell that starts with one of these as a formula
-# (OWASP "CSV Injection").
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 @click.group("audit")
@@ -173,7 +153,7 @@ def export(export_format: str, out: Path | None) -> None:
     """Export every audit event, oldest first."""
     from hostca.cli.session import admin_client
 
-    writers: dict[str, EventWriter] = {"jsonl": _write_jsonl, "csv": _write_csv}
+    writers: dict[str, EventWriter] = {"jsonl": write_jsonl, "csv": write_csv}
     if export_format.lower() not in writers:
         raise InvalidRequestError(
             f"{export_format}: unknown export format; use jsonl or csv.", code="format_invalid"
@@ -203,31 +183,3 @@ def _all_events(client: ApiClient) -> Iterator[dict[str, Any]]:
         if len(page) < EXPORT_PAGE_SIZE:
             return
         offset += len(page)
-
-
-def _write_jsonl(events: Iterator[dict[str, Any]], stream: IO[str]) -> int:
-    count = 0
-    for event in events:
-        stream.write(json.dumps(event, ensure_ascii=False) + "\n")
-        count += 1
-    return count
-
-
-def _write_csv(events: Iterator[dict[str, Any]], stream: IO[str]) -> int:
-    writer = csv.writer(stream, lineterminator="\n")
-    writer.writerow(EXPORT_COLUMNS)
-    count = 0
-    for event in events:
-        writer.writerow([_csv_cell(column, event.get(column)) for column in EXPORT_COLUMNS])
-        count += 1
-    return count
-
-
-def _csv_cell(column: str, value: Any) -> str:
-    if value is None:
-        return ""
-    is_json = column == "details"
-    text = json.dumps(value, ensure_ascii=False, sort_keys=True) if is_json else str(value)
-    if text.startswith(_FORMULA_PREFIXES):
-        return "'" + text
-    return text

@@ -27,6 +27,7 @@ class AuditQuery:
     limit: int = 1000
     offset: int = 0
     latest: bool = False
+    until: datetime | None = None
 
 
 def event_view(row: Row[Any]) -> dict[str, Any]:
@@ -63,6 +64,7 @@ def list_events(context: ServiceContext, query: AuditQuery) -> list[dict[str, An
             limit=min(max(query.limit, 1), 100_000),
             offset=max(query.offset, 0),
             latest=query.latest,
+            until=query.until,
         )
     return [event_view(row) for row in rows]
 

@@ -50,6 +50,7 @@ def list_certificates(
     status: str | None,
     limit: int = 1000,
     offset: int = 0,
+    expires_before: datetime | None = None,
 ) -> list[dict[str, Any]]:
     if status is not None and status not in CERTIFICATE_STATUSES:
         raise InvalidRequestError(
@@ -66,6 +67,7 @@ def list_certificates(
             now=now,
             limit=min(max(limit, 1), 10_000),
             offset=max(offset, 0),
+            expires_before=expires_before,
         )
     return [certificate_view(row, now) for row in rows]
 

@@ -23,6 +23,7 @@ def list_events(
     limit: int,
     offset: int,
     latest: bool = False,
+    until: datetime | None = None,
 ) -> list[Row[Any]]:
     """Return matching events in sequence order; with ``latest``, the newest ``limit`` of them."""
     order = audit_events.c.sequence.desc() if latest else audit_events.c.sequence
@@ -31,6 +32,8 @@ def list_events(
         query = query.where(audit_events.c.category == category)
     if since:
         query = query.where(audit_events.c.time >= since)
+    if until:
+        query = query.where(audit_events.c.time < until)
     if host_id:
         query = query.where(audit_events.c.host_id == host_id)
     if actor:

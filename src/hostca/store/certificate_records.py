@@ -80,10 +80,13 @@ def list_certificates(
     now: datetime,
     limit: int,
     offset: int,
+    expires_before: datetime | None = None,
 ) -> list[Row[Any]]:
     query = select(certificates).order_by(certificates.c.issued_at.desc())
     if host_id is not None:
         query = query.where(certificates.c.host_id == host_id)
+    if expires_before is not None:
+        query = query.where(certificates.c.not_after < expires_before)
     # "expired" is derived: a certificate past not_after that was not revoked.
     if status == "expired":
         query = query.where(certificates.c.status != "revoked", certificates.c.not_after <= now)

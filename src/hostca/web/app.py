@@ -8,6 +8,7 @@ import hostca
 from hostca.service.context import ServiceContext
 from hostca.web import admin_routes, host_routes, public_routes, user_routes
 from hostca.web.body_limit import BodyLimitMiddleware
+from hostca.web.console import install_console
 from hostca.web.problems import install_problem_handlers
 from hostca.web.responses import UtcJSONResponse
 
@@ -31,4 +32,5 @@ def create_app(context: ServiceContext) -> FastAPI:
     app.include_router(host_routes.router)
     app.include_router(admin_routes.router)
     app.include_router(user_routes.router)
+    install_console(app)
     return app
