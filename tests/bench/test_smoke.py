@@ -83,3 +83,35 @@ def test_output_names_pinned_cores(smoke_run: tuple[Path, Path, str]) -> None:
     _, _, stdout = smoke_run
     assert "pinned to core 0" in stdout
     assert "load generator on core 1" in stdout
+
+
+def test_host_search_smoke(tmp_path: Path) -> None:
+    results_dir = tmp_path / "results"
+    markdown = tmp_path / "BENCHMARKS.md"
+    completed = subprocess.run(
+        [
+            sys.executable,
+            str(REPOSITORY / "bench" / "host_search.py"),
+            "--smoke",
+            "--results-dir",
+            str(results_dir),
+            "--markdown",
+            str(markdown),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    report = json.loads((results_dir / "host_search.json").read_text())
+    assert report["hosts"] == 1_000
+    assert set(report["console_pages"]) == {
+        "first_page",
+        "name_prefix",
+        "next_pages",
+        "host_id_prefix",
+        "host",
+        "dashboard",
+    }
+    assert report["service_search"]["loads"] == 20
+    assert "## Host search with 1,000 hosts" in markdown.read_text()

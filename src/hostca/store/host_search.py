@@ -1,24 +1,31 @@
 """Host search for large domains: prefix matches and keyset pagination.
 
-Every query walks an index. A name matches when it starts with the search text,
-and a host matches when one of its names does, or when its host ID starts with
-the text. Pages are ordered by primary name and host ID, and a page starts after
-(or ends before) the key of a row the caller has seen, so the cost of a page does
-not grow with its position in a list of a million hosts.
+A host matches when its primary name, another of its names, or its host ID starts
+with the search text. Each of the three is one query that walks an index in list
+order and stops after one page, and the pages are merged. Pages are ordered by
+primary name and host ID, and a page starts after (or ends before) the key of a
+row the caller has seen, so the cost of a page does not grow with its position in
+a list of a million hosts.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, and_, not_, or_, select
+from sqlalchemy import ColumnElement, Connection, Row, Select, and_, false, not_, select
 
 from hostca.store.tables import host_names, hosts
 
-__all__ = ["HostKey", "search_hosts"]
+__all__ = ["MIN_HOST_ID_PREFIX", "HostKey", "search_hosts"]
 
 HostKey = tuple[str, str]
 """The position of a host in the list: its primary name and host ID."""
+
+# Shorter host ID prefixes match a large share of all hosts (one in 16 per hex
+# digit) and are more likely the start of a name.
+MIN_HOST_ID_PREFIX = 4
+_HOST_ID_PREFIX = re.compile(r"[0-9a-f-]+")
 
 
 def _prefix_range(column: Any, prefix: str) -> ColumnElement[bool]:
@@ -28,12 +35,33 @@ def _prefix_range(column: Any, prefix: str) -> ColumnElement[bool]:
     return condition
 
 
-def _matching(prefix: str) -> ColumnElement[bool]:
-    named = select(host_names.c.host_id).where(_prefix_range(host_names.c.name, prefix))
-    condition: ColumnElement[bool] = or_(
-        hosts.c.host_id.in_(named), _prefix_range(hosts.c.host_id, prefix)
+def _page(
+    query: Select[Any], after: HostKey | None, before: HostKey | None, limit: int
+) -> Select[Any]:
+    """Restrict ``query`` to the rows after or before a key, in list order, one page long."""
+    if before is not None:
+        query = query.where(
+            hosts.c.primary_name <= before[0],
+            not_(and_(hosts.c.primary_name == before[0], hosts.c.host_id >= before[1])),
+        )
+        return query.order_by(hosts.c.primary_name.desc(), hosts.c.host_id.desc()).limit(limit)
+    if after is not None:
+        query = query.where(
+            hosts.c.primary_name >= after[0],
+            not_(and_(hosts.c.primary_name == after[0], hosts.c.host_id <= after[1])),
+        )
+    return query.order_by(hosts.c.primary_name, hosts.c.host_id).limit(limit)
+
+
+def _matching_queries(prefix: str) -> list[Select[Any]]:
+    by_primary_name = select(hosts).where(_prefix_range(hosts.c.primary_name, prefix))
+    other_names = select(host_names.c.host_id).where(
+        host_names.c.is_primary == false(), _prefix_range(host_names.c.name, prefix)
     )
-    return condition
+    queries = [by_primary_name, select(hosts).where(hosts.c.host_id.in_(other_names))]
+    if len(prefix) >= MIN_HOST_ID_PREFIX and _HOST_ID_PREFIX.fullmatch(prefix):
+        queries.append(select(hosts).where(_prefix_range(hosts.c.host_id, prefix)))
+    return queries
 
 
 def search_hosts(
@@ -45,26 +73,16 @@ def search_hosts(
     limit: int,
 ) -> tuple[list[Row[Any]], bool]:
     """Return one page of hosts and whether more rows lie beyond it in its direction."""
-    query = select(hosts)
-    if prefix:
-        query = query.where(_matching(prefix))
-    if after is not None:
-        query = query.where(
-            hosts.c.primary_name >= after[0],
-            not_(and_(hosts.c.primary_name == after[0], hosts.c.host_id <= after[1])),
-        )
-        query = query.order_by(hosts.c.primary_name, hosts.c.host_id)
-    elif before is not None:
-        query = query.where(
-            hosts.c.primary_name <= before[0],
-            not_(and_(hosts.c.primary_name == before[0], hosts.c.host_id >= before[1])),
-        )
-        query = query.order_by(hosts.c.primary_name.desc(), hosts.c.host_id.desc())
-    else:
-        query = query.order_by(hosts.c.primary_name, hosts.c.host_id)
-    rows = list(connection.execute(query.limit(limit + 1)))
-    more = len(rows) > limit
-    rows = rows[:limit]
+    queries = _matching_queries(prefix) if prefix else [select(hosts)]
+
+    found: dict[str, Row[Any]] = {}
+    for query in queries:
+        for row in connection.execute(_page(query, after, before, limit + 1)):
+            found[row.host_id] = row
+    rows = sorted(found.values(), key=lambda row: (row.primary_name, row.host_id))
     if before is not None:
-        rows.reverse()
-    return rows, more
+        rows = rows[-(limit + 1) :]
+        more = len(rows) > limit
+        return rows[-limit:] if more else rows, more
+    more = len(rows) > limit
+    return rows[:limit], more

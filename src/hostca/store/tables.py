@@ -105,6 +105,10 @@ host_names = Table(
     UniqueConstraint("host_id", "name"),
 )
 Index("ix_host_names_name", host_names.c.name)
+# Host search finds names other than primary names by prefix without reading the
+# primary names, and the pending count reads only pending names.
+Index("ix_host_names_is_primary_name", host_names.c.is_primary, host_names.c.name)
+Index("ix_host_names_state", host_names.c.state)
 
 tokens = Table(
     "tokens",
