@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import pkcs11
 import pytest
 
 SOFTHSM2_MODULE = Path("/usr/lib/softhsm/libsofthsm2.so")
@@ -74,8 +75,6 @@ def token_in_this_process(token: SoftHsmToken) -> Iterator[None]:
     configuration only in C_Initialize, so the library is initialized again here.
     That ends every session opened before.
     """
-    import pkcs11
-
     previous = os.environ.get("SOFTHSM2_CONF")
     os.environ["SOFTHSM2_CONF"] = str(token.conf)
     pkcs11.lib(str(SOFTHSM2_MODULE)).reinitialize()
@@ -86,3 +85,15 @@ def token_in_this_process(token: SoftHsmToken) -> Iterator[None]:
             os.environ.pop("SOFTHSM2_CONF", None)
         else:
             os.environ["SOFTHSM2_CONF"] = previous
+
+
+@contextmanager
+def token_session(token: SoftHsmToken) -> Iterator[pkcs11.Session]:
+    """Open a logged-in session with ``token`` in this process, to inspect its objects."""
+    with token_in_this_process(token):
+        library = pkcs11.lib(str(SOFTHSM2_MODULE))
+        session = library.get_token(token_label=token.label).open(user_pin=USER_PIN)
+        try:
+            yield session
+        finally:
+            session.close()
