@@ -1,7 +1,7 @@
 """SoftHSM2 tokens for the PKCS #11 tests, each in its own temporary directory.
 
 A token lives in the directory that ``directories.tokendir`` of the file named by
-``SOFTHSM2_CONF`` gives, so a test that sets that variable sees only its own
+``SOFTHSM2_CONF`` gives, so a test that sets that variable finds only its own
 tokens. SoftHSM2 reads the variable when the library is initialized.
 """
 

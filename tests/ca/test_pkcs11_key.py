@@ -15,7 +15,7 @@ import pkcs11
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from hostca.ca.pkcs11_key import (
     CaKeyNotExportableError,
@@ -279,3 +279,18 @@ def test_ecdsa_signature_verifies(token: SoftHsmToken) -> None:
     signature = key.private_key.sign(b"message", ec.ECDSA(hashes.SHA384()))
 
     key.private_key.public_key().verify(signature, b"message", ec.ECDSA(hashes.SHA384()))
+
+
+def test_rsa_signature_per_hash(token: SoftHsmToken) -> None:
+    key = open_or_generate_ca_key(parse_pkcs11_uri(token.uri()), login(token), "rsa-3072")
+    assert isinstance(key.private_key, rsa.RSAPrivateKey)
+
+    for algorithm in (hashes.SHA256(), hashes.SHA384(), hashes.SHA512()):
+        signature = key.private_key.sign(b"message", padding.PKCS1v15(), algorithm)
+        key.private_key.public_key().verify(signature, b"message", padding.PKCS1v15(), algorithm)
+    with pytest.raises(TypeError):
+        key.private_key.sign(
+            b"message",
+            padding.PSS(padding.MGF1(hashes.SHA256()), padding.PSS.MAX_LENGTH),
+            hashes.SHA256(),
+        )

@@ -1,8 +1,8 @@
 """A primary whose CA key lives in a SoftHSM2 token, run as real ``hostca`` processes.
 
-Init, enrolment, revocation, the CRL and a backup and restore all work with the
-key in the token, every signature verifies with the public key that the token
-holds, and no private key of the CA reaches the data directory or the backup.
+Init, enrolment, revocation, the CRL, backup and restore all work with the key in
+the token. Every signature verifies with the public key that the token contains,
+and no private key of the CA reaches the data directory or the backup.
 """
 
 from __future__ import annotations

@@ -242,8 +242,8 @@ class Pkcs11EcPrivateKey(ec.EllipticCurvePrivateKey):
         message = bytes(data)
         digest = _digest(message, signature_algorithm.algorithm)
 
-        # PKCS #11 returns r and s as two big-endian integers of equal length
-        # (PKCS #11 v2.40 section 2.3.1). X.509 needs the DER Ecdsa-Sig-Value.
+        # CKM_ECDSA returns r and s concatenated, as big-endian integers of equal
+        # length. X.509 needs them as a DER Ecdsa-Sig-Value.
         raw = self._token_session.sign(self._private_object, Mechanism.ECDSA, digest)
         half = len(raw) // 2
         signature = asym_utils.encode_dss_signature(
@@ -272,10 +272,10 @@ class Pkcs11EcPrivateKey(ec.EllipticCurvePrivateKey):
         self._token_session.close()
 
     def exchange(self, algorithm: ec.ECDH, peer_public_key: ec.EllipticCurvePublicKey) -> bytes:
-        _refuse(self.location, "key agreement")
+        _reject_operation(self.location, "key agreement")
 
     def private_numbers(self) -> ec.EllipticCurvePrivateNumbers:
-        _refuse(self.location, "reading the private value")
+        _reject_operation(self.location, "reading the private value")
 
     def private_bytes(
         self,
@@ -283,7 +283,7 @@ class Pkcs11EcPrivateKey(ec.EllipticCurvePrivateKey):
         format: serialization.PrivateFormat,
         encryption_algorithm: serialization.KeySerializationEncryption,
     ) -> bytes:
-        _refuse(self.location, "serializing the private key")
+        _reject_operation(self.location, "serializing the private key")
 
     def __copy__(self) -> Pkcs11EcPrivateKey:
         # The object is a handle to the key in the token, which cannot be copied.
@@ -344,10 +344,10 @@ class Pkcs11RsaPrivateKey(rsa.RSAPrivateKey):
         self._token_session.close()
 
     def decrypt(self, ciphertext: bytes, padding: AsymmetricPadding) -> bytes:
-        _refuse(self.location, "decryption")
+        _reject_operation(self.location, "decryption")
 
     def private_numbers(self) -> rsa.RSAPrivateNumbers:
-        _refuse(self.location, "reading the private numbers")
+        _reject_operation(self.location, "reading the private numbers")
 
     def private_bytes(
         self,
@@ -355,7 +355,7 @@ class Pkcs11RsaPrivateKey(rsa.RSAPrivateKey):
         format: serialization.PrivateFormat,
         encryption_algorithm: serialization.KeySerializationEncryption,
     ) -> bytes:
-        _refuse(self.location, "serializing the private key")
+        _reject_operation(self.location, "serializing the private key")
 
     def __copy__(self) -> Pkcs11RsaPrivateKey:
         return self
@@ -450,7 +450,7 @@ def _log_in(token: pkcs11.Token, login: Pkcs11Login, *, read_write: bool) -> pkc
     try:
         return token.open(rw=read_write, user_pin=pin)
     except pkcs11.UserAlreadyLoggedIn:
-        # Login state belongs to the process, not the session: another session of
+        # Login state belongs to the process, not the session. Another session of
         # this process has logged in already, so this one may sign too.
         return token.open(rw=read_write)
     except (pkcs11.PinIncorrect, pkcs11.PinInvalid, pkcs11.PinLenRange) as error:
@@ -503,9 +503,9 @@ def _find_private_key(token_session: _TokenSession, uri: Pkcs11Uri) -> pkcs11.Pr
 
 
 def _key_not_found(token_session: _TokenSession, uri: Pkcs11Uri) -> Pkcs11KeyNotFoundError:
-    wanted = "this label and ID" if uri.object_id is not None else "this label"
+    match = "this label and ID" if uri.object_id is not None else "this label"
     return Pkcs11KeyNotFoundError(
-        f"{token_session.location}: no private key with {wanted} in the token; check object= "
+        f"{token_session.location}: no private key with {match} in the token; check object= "
         "and id= in the URI, or run 'hostca server init --ca-key-uri' to generate the key.",
         details={"location": token_session.location},
     )
@@ -650,7 +650,7 @@ def _signature_mismatch(location: str) -> Pkcs11SigningError:
     )
 
 
-def _refuse(location: str, operation: str) -> NoReturn:
+def _reject_operation(location: str, operation: str) -> NoReturn:
     raise CaKeyNotExportableError(
         f"{location}: the CA key lives in the token, which allows signing only, not {operation}.",
         details={"location": location},
