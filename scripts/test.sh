@@ -5,12 +5,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# The end-to-end tests drive the openssl and curl commands, and the console's
-# browser tests drive Debian's Chromium through Playwright.
+# The end-to-end tests drive the openssl and curl commands, the console's
+# browser tests drive Debian's Chromium through Playwright, and the PKCS #11
+# tests create tokens with SoftHSM2 (package softhsm2).
 missing=()
 for tool in openssl curl chromium; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
+command -v softhsm2-util >/dev/null 2>&1 || missing+=(softhsm2)
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
         echo "scripts/test.sh: missing ${missing[*]}; install them (apt-get install ${missing[*]}) and run again." >&2

@@ -79,7 +79,13 @@ class PrimaryServer:
         return self.log_path.read_text(errors="replace")
 
 
-def init_server(data_dir: Path, tmp: Path) -> None:
+def init_server(
+    data_dir: Path,
+    tmp: Path,
+    extra_args: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+) -> None:
+    """Run ``hostca server init`` for localhost; ``extra_args`` go to init as further options."""
     password_file = tmp / "admin-password"
     password_file.write_text(ADMIN_PASSWORD + "\n")
     subprocess.run(
@@ -97,9 +103,11 @@ def init_server(data_dir: Path, tmp: Path) -> None:
             "::1",
             "--admin-password-file",
             str(password_file),
+            *extra_args,
         ],
         check=True,
         capture_output=True,
+        env={**os.environ, **(env or {})},
     )
     raise_rate_limit(data_dir)
 

@@ -35,7 +35,11 @@ def write_private_file(path: Path, data: bytes) -> None:
 
 @dataclass
 class ServerConfig:
-    """Facts fixed by ``hostca server init``, stored as server.json."""
+    """Facts fixed by ``hostca server init``, stored as server.json.
+
+    ``ca_key_uri`` is the PKCS #11 URI of a CA key kept in a hardware security
+    module, or None when the key is the file ``ca/ca.key.pem``.
+    """
 
     domain: str
     primary_name: str
@@ -45,6 +49,7 @@ class ServerConfig:
     ca_key_encrypted: bool
     schema: int = 1
     extra: dict[str, str] = field(default_factory=dict)
+    ca_key_uri: str | None = None
 
 
 @dataclass(frozen=True)

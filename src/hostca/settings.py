@@ -12,9 +12,22 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["DEFAULT_PORT", "ServerSettings", "default_data_dir"]
+__all__ = [
+    "DEFAULT_PORT",
+    "SOFTHSM2_MODULE_PATHS",
+    "ServerSettings",
+    "default_data_dir",
+    "default_pkcs11_module",
+]
 
 DEFAULT_PORT = 1556
+
+SOFTHSM2_MODULE_PATHS = (
+    Path("/usr/lib/softhsm/libsofthsm2.so"),  # Debian and Ubuntu
+    Path("/usr/lib64/pkcs11/libsofthsm2.so"),  # Fedora and RHEL
+    Path("/usr/local/lib/softhsm/libsofthsm2.so"),  # built from source
+)
+"""Where SoftHSM2 installs its PKCS #11 library, tried in this order."""
 
 
 def default_data_dir() -> Path:
@@ -23,6 +36,11 @@ def default_data_dir() -> Path:
     if os.geteuid() == 0:
         return Path("/var/lib/hostca")
     return Path.home() / ".local" / "share" / "hostca"
+
+
+def default_pkcs11_module() -> Path | None:
+    """Return the first SoftHSM2 library of ``SOFTHSM2_MODULE_PATHS`` that exists, or None."""
+    return next((path for path in SOFTHSM2_MODULE_PATHS if path.is_file()), None)
 
 
 class ServerSettings(BaseSettings):
@@ -42,6 +60,17 @@ class ServerSettings(BaseSettings):
     )
     ca_passphrase_file: Path | None = Field(
         default=None, description="File holding the CA key passphrase."
+    )
+    ca_pin_file: Path | None = Field(
+        default=None,
+        description="File holding the user PIN of the token that keeps the CA key (PKCS #11).",
+    )
+    pkcs11_module: Path | None = Field(
+        default_factory=default_pkcs11_module,
+        description=(
+            "PKCS #11 library of the HSM; the default is SoftHSM2's library when it is "
+            "installed. The module-path attribute of the CA key URI takes precedence."
+        ),
     )
     log_level: str = Field(default="info", description="debug, info, warning or error.")
     hosts_file: Path | None = Field(

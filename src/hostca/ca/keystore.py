@@ -1,10 +1,12 @@
 """The CA's key and certificate on disk, and the creation, import and loading of a CA.
 
 A CA directory contains ``ca.key.pem`` (PKCS #8, encrypted when a passphrase is
-given) and ``ca.cert.pem``. Every private key file is written with mode 0600
-into a directory with mode 0700. Files are replaced atomically: they are written
-to a temporary name in the same directory and renamed over the target, so a
-reader sees either the old or the new content, never a part.
+given) and ``ca.cert.pem``. When the CA key lives in a hardware security module
+(see ``hostca.ca.pkcs11_key``), the directory contains only ``ca.cert.pem``.
+Every private key file is written with mode 0600 into a directory with mode
+0700. Files are replaced atomically: they are written to a temporary name in the
+same directory and renamed over the target, so a reader sees either the old or
+the new content, never a part.
 """
 
 from __future__ import annotations
@@ -42,8 +44,10 @@ __all__ = [
     "CertificateAuthority",
     "PassphraseEmptyError",
     "create_ca",
+    "create_ca_for_key",
     "import_ca",
     "load_ca",
+    "load_ca_for_key",
     "load_certificate",
     "load_private_key",
     "write_certificate",
@@ -230,6 +234,29 @@ def create_ca(
     return CertificateAuthority(certificate=certificate, private_key=private_key)
 
 
+def create_ca_for_key(
+    ca_dir: Path,
+    private_key: SigningKey,
+    *,
+    common_name: str,
+    organization: str | None,
+    now: datetime,
+) -> CertificateAuthority:
+    """Create a self-signed CA for a key kept outside ``ca_dir``, such as in an HSM.
+
+    Only the certificate is written. Raises ``KeyTypeRejectedError`` for a key that
+    hostca cannot sign with, and ``CaExistsError`` when ``ca_dir`` already
+    contains a CA key or certificate.
+    """
+    _reject_existing_ca(ca_dir)
+    checked_key = check_ca_private_key(private_key)
+    certificate = build_ca_certificate(
+        checked_key, common_name=common_name, organization=organization, now=now
+    )
+    write_certificate(ca_dir / CA_CERTIFICATE_FILE, certificate)
+    return CertificateAuthority(certificate=certificate, private_key=checked_key)
+
+
 def import_ca(
     ca_dir: Path,
     certificate_pem: bytes,
@@ -278,6 +305,25 @@ def load_ca(ca_dir: Path, passphrase: bytes | None) -> CertificateAuthority:
             details={"path": str(key_path)},
         )
     return CertificateAuthority(certificate=certificate, private_key=private_key)
+
+
+def load_ca_for_key(ca_dir: Path, private_key: SigningKey, key_name: str) -> CertificateAuthority:
+    """Load the CA certificate from ``ca_dir`` and pair it with a key kept elsewhere.
+
+    ``key_name`` names that key in messages, such as its PKCS #11 URI. Raises
+    ``CaNotFoundError``, ``CaFileInvalidError`` (also when the key does not match
+    the certificate) or ``KeyTypeRejectedError``.
+    """
+    certificate_path = ca_dir / CA_CERTIFICATE_FILE
+    certificate = load_certificate(certificate_path)
+    checked_key = check_ca_private_key(private_key)
+    if not _key_matches(certificate, checked_key):
+        raise CaFileInvalidError(
+            f"{certificate_path}: does not match the public key of the CA key {key_name}; "
+            "give the key that this CA certificate was made for.",
+            details={"path": str(certificate_path), "key": key_name},
+        )
+    return CertificateAuthority(certificate=certificate, private_key=checked_key)
 
 
 def _write_ca(

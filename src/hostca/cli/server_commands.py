@@ -13,6 +13,7 @@ from hostca.core.errors import InvalidRequestError
 from hostca.settings import DEFAULT_PORT, ServerSettings
 
 if TYPE_CHECKING:
+    from hostca.ca.pkcs11_key import Pkcs11Login
     from hostca.service.server_setup import InitResult
 
 __all__ = ["server"]
@@ -94,6 +95,27 @@ def server() -> None:
     help="File with a passphrase that encrypts the CA key (env HOSTCA_CA_PASSPHRASE_FILE).",
 )
 @click.option(
+    "--ca-key-uri",
+    help=(
+        "PKCS #11 URI (RFC 7512) of a CA key in a hardware security module, such as "
+        "'pkcs11:token=hostca;object=ca-key'. The key is generated in the token when it does "
+        "not exist yet, and never written to disk."
+    ),
+)
+@click.option(
+    "--ca-pin-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="File with the token's user PIN, for --ca-key-uri (env HOSTCA_CA_PIN_FILE).",
+)
+@click.option(
+    "--pkcs11-module",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help=(
+        "PKCS #11 library of the HSM, unless the URI names one with module-path "
+        "(default: SoftHSM2's library when installed; env HOSTCA_PKCS11_MODULE)."
+    ),
+)
+@click.option(
     "--import-ca-cert",
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
     help="Use this existing CA certificate (PEM) instead of creating a CA.",
@@ -113,6 +135,9 @@ def init(
     admin_user: str,
     admin_password_file: Path | None,
     ca_passphrase_file: Path | None,
+    ca_key_uri: str | None,
+    ca_pin_file: Path | None,
+    pkcs11_module: Path | None,
     import_ca_cert: Path | None,
     import_ca_key: Path | None,
     as_json: bool,
@@ -125,7 +150,12 @@ def init(
             "--import-ca-cert and --import-ca-key go together; give both or neither.",
             code="invalid_request",
         )
-    settings = _settings(data_dir)
+    if ca_key_uri is None and (ca_pin_file is not None or pkcs11_module is not None):
+        raise InvalidRequestError(
+            "--ca-pin-file and --pkcs11-module reach a CA key in an HSM; give --ca-key-uri too.",
+            code="invalid_request",
+        )
+    settings = _settings(data_dir, ca_pin_file=ca_pin_file, pkcs11_module=pkcs11_module)
     password = _read_secret_file(admin_password_file, "administrator password")
     result = initialize_server(
         InitRequest(
@@ -140,6 +170,8 @@ def init(
             import_certificate_pem=import_ca_cert.read_bytes() if import_ca_cert else None,
             import_key_pem=import_ca_key.read_bytes() if import_ca_key else None,
             database_url=settings.database_url,
+            ca_key_uri=ca_key_uri,
+            pkcs11_login=_pkcs11_login(settings) if ca_key_uri else None,
         )
     )
     _report_init(result, settings.data_dir, as_json)
@@ -157,6 +189,8 @@ def _report_init(result: InitResult, data_dir: Path, as_json: bool) -> None:
         "admin_password_file": str(result.generated_password_file)
         if result.generated_password_file
         else None,
+        "ca_key_uri": result.config.ca_key_uri,
+        "notes": result.notes,
     }
     lines = [
         f"Initialized the primary server in {data_dir}.",
@@ -169,6 +203,9 @@ def _report_init(result: InitResult, data_dir: Path, as_json: bool) -> None:
     ]
     if result.generated_password_file:
         lines.append(f"  password file:    {result.generated_password_file} (generated; mode 0600)")
+    if result.config.ca_key_uri:
+        lines.append(f"  CA key:           {result.config.ca_key_uri} (in the HSM, not on disk)")
+    lines += [f"  note:             {note}" for note in result.notes]
     emit(data, as_json, "\n".join(lines))
 
 
@@ -185,6 +222,24 @@ def _ca_passphrase(settings: ServerSettings, encrypted: bool) -> bytes | None:
     )
 
 
+def _pkcs11_login(settings: ServerSettings) -> Pkcs11Login:
+    from hostca.ca.pkcs11_key import Pkcs11Login
+
+    if settings.ca_pin_file is not None:
+        pin = _read_secret_file(settings.ca_pin_file, "token PIN")
+    elif sys.stdin.isatty():
+        pin = click.prompt("Token user PIN", hide_input=True).encode()
+    else:
+        raise InvalidRequestError(
+            "the CA key is in an HSM; give the token's user PIN with --ca-pin-file or "
+            "HOSTCA_CA_PIN_FILE.",
+            code="ca_pin_required",
+        )
+    return Pkcs11Login(
+        module_path=settings.pkcs11_module, pin=pin or b"", pin_file=settings.ca_pin_file
+    )
+
+
 @server.command("run")
 @click.option("--data-dir", type=click.Path(path_type=Path), help=DATA_DIR_HELP)
 @click.option(
@@ -197,6 +252,11 @@ def _ca_passphrase(settings: ServerSettings, encrypted: bool) -> bytes | None:
     help="File with the CA key passphrase (env HOSTCA_CA_PASSPHRASE_FILE).",
 )
 @click.option(
+    "--ca-pin-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="File with the user PIN of the token that keeps the CA key (env HOSTCA_CA_PIN_FILE).",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"]),
     help="Logging level (default info).",
@@ -205,6 +265,7 @@ def run(
     data_dir: Path | None,
     listen: str | None,
     ca_passphrase_file: Path | None,
+    ca_pin_file: Path | None,
     log_level: str | None,
 ) -> None:
     """Run the primary server: HTTPS REST API with optional client certificates.
@@ -219,7 +280,11 @@ def run(
     from hostca.web.server import check_address_free, configure_logging, parse_listen, serve
 
     settings = _settings(
-        data_dir, listen=listen, ca_passphrase_file=ca_passphrase_file, log_level=log_level
+        data_dir,
+        listen=listen,
+        ca_passphrase_file=ca_passphrase_file,
+        ca_pin_file=ca_pin_file,
+        log_level=log_level,
     )
     configure_logging(settings.log_level)
     check_address_free(settings.listen)
@@ -248,6 +313,7 @@ def run(
             database_url=settings.database_url,
             hosts_file=settings.hosts_file,
             public_port=parse_listen(settings.listen)[1],
+            pkcs11_login=_pkcs11_login(settings) if config.ca_key_uri else None,
         )
         click.echo(
             f"hostca primary server {config.primary_name} listening on https://{settings.listen} "
@@ -318,7 +384,8 @@ def backup(data_dir: Path | None, out: Path, passphrase_file: Path | None, as_js
 
     The server may keep running: the database is copied with SQLite's backup API,
     as of one commit. The CA key is copied as stored, so an encrypted CA key still
-    needs its own passphrase after a restore. Keep the archive off this machine.
+    needs its own passphrase after a restore. A CA key in an HSM is left out, as it
+    never leaves the token. Keep the archive off this machine.
     """
     from hostca.service.backup import BackupRequest, create_backup
 
@@ -337,13 +404,19 @@ def backup(data_dir: Path | None, out: Path, passphrase_file: Path | None, as_js
         "files": result.files,
         "ca_sha256": result.ca_sha256,
         "created_at": result.created_at,
+        "ca_key_included": result.ca_key_uri is None,
+        "ca_key_uri": result.ca_key_uri,
     }
-    emit(
-        data,
-        as_json,
+    text = (
         f"Wrote backup {result.path} ({result.size} bytes, {len(result.files)} files) of the CA "
-        f"with SHA-256 fingerprint {result.ca_sha256}.",
+        f"with SHA-256 fingerprint {result.ca_sha256}."
     )
+    if result.ca_key_uri:
+        text += (
+            f"\nThe CA key lives in an HSM ({result.ca_key_uri}) and is not in the archive; "
+            "a restored server needs that token, or a copy of it made with the HSM's own tools."
+        )
+    emit(data, as_json, text)
 
 
 @server.command("restore")
@@ -375,6 +448,7 @@ def restore(archive: Path, data_dir: Path, passphrase_file: Path | None, as_json
         "ca_sha256": result.ca_sha256,
         "primary_name": result.primary_name,
         "ca_key_encrypted": result.ca_key_encrypted,
+        "ca_key_uri": result.ca_key_uri,
         "backup_created_at": result.created_at,
     }
     lines = [
@@ -386,5 +460,10 @@ def restore(archive: Path, data_dir: Path, passphrase_file: Path | None, as_json
     if result.ca_key_encrypted:
         lines.append(
             "  The CA key is encrypted: give the CA passphrase it had when you start the server."
+        )
+    if result.ca_key_uri:
+        lines.append(
+            f"  The CA key lives in an HSM ({result.ca_key_uri}): start the server where that "
+            "token is reachable, with its PIN in --ca-pin-file."
         )
     emit(data, as_json, "\n".join(lines))

@@ -1,7 +1,8 @@
 """Back up a primary server's data directory into one encrypted archive, and restore it.
 
 The archive contains the CA directory (the key file exactly as stored, so an
-encrypted CA key stays encrypted under its own passphrase), the TLS certificate
+encrypted CA key stays encrypted under its own passphrase, and no key at all
+when the CA key lives in a hardware security module), the TLS certificate
 and key, every file of ``secrets/``, ``server.json``, a snapshot of the SQLite
 database taken with SQLite's backup API, and a manifest. It is a tar stream
 encrypted by ``hostca.core.backup_archive``.
@@ -64,11 +65,12 @@ _REQUIRED = (
     CONFIG,
     DATABASE,
     f"ca/{CA_CERTIFICATE_FILE}",
-    f"ca/{CA_KEY_FILE}",
     "tls/server.cert.pem",
     "tls/server.key.pem",
     "secrets/token-hmac.key",
 )
+# Required too, unless the CA key lives in an HSM (ServerConfig.ca_key_uri).
+_CA_KEY_MEMBER = f"ca/{CA_KEY_FILE}"
 _MEMBER_NAME = re.compile(r"(?:(?:ca|tls|secrets)/)?[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")
 
 
@@ -88,6 +90,8 @@ class BackupResult:
     files: list[str]
     ca_sha256: str
     created_at: datetime
+    # Set when the CA key lives in an HSM and so is not in the archive.
+    ca_key_uri: str | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,7 @@ class RestoreResult:
     primary_name: str
     ca_key_encrypted: bool
     created_at: str
+    ca_key_uri: str | None = None
 
 
 def create_backup(request: BackupRequest) -> BackupResult:
@@ -117,7 +122,7 @@ def create_backup(request: BackupRequest) -> BackupResult:
         snapshot = Path(staging) / DATABASE
         snapshot_database(layout.database, snapshot)
         files[DATABASE] = snapshot.read_bytes()
-    _check_complete(layout, files)
+    _check_complete(layout, config, files)
 
     ca_certificate = x509.load_pem_x509_certificate(files[f"ca/{CA_CERTIFICATE_FILE}"])
     ca_sha256 = fingerprint(ca_certificate, "sha256")
@@ -141,6 +146,7 @@ def create_backup(request: BackupRequest) -> BackupResult:
         files=names,
         ca_sha256=ca_sha256,
         created_at=created_at,
+        ca_key_uri=config.ca_key_uri,
     )
 
 
@@ -154,8 +160,7 @@ def restore_backup(archive_path: Path, data_dir: Path, passphrase: str) -> Resto
     _check_restore_target(data_dir)
     archive = _read_archive(archive_path)
     files = _untar(parse_archive(archive).open(passphrase))
-    manifest = _check_contents(files)
-    config = ServerConfig(**json.loads(files[CONFIG]))
+    manifest, config = _check_contents(files)
 
     _install(files, data_dir)
     return RestoreResult(
@@ -165,6 +170,7 @@ def restore_backup(archive_path: Path, data_dir: Path, passphrase: str) -> Resto
         primary_name=config.primary_name,
         ca_key_encrypted=config.ca_key_encrypted,
         created_at=str(manifest["created_at"]),
+        ca_key_uri=config.ca_key_uri,
     )
 
 
@@ -204,8 +210,13 @@ def _collect_files(layout: DataDir) -> dict[str, bytes]:
     return files
 
 
-def _check_complete(layout: DataDir, files: dict[str, bytes]) -> None:
-    missing = [name for name in _REQUIRED if name != MANIFEST and name not in files]
+def _required_files(config: ServerConfig) -> tuple[str, ...]:
+    return _REQUIRED if config.ca_key_uri else (*_REQUIRED, _CA_KEY_MEMBER)
+
+
+def _check_complete(layout: DataDir, config: ServerConfig, files: dict[str, bytes]) -> None:
+    required = _required_files(config)
+    missing = [name for name in required if name != MANIFEST and name not in files]
     if missing:
         raise InvalidRequestError(
             f"{layout.root}: {', '.join(missing)} missing, so a backup could not be "
@@ -303,21 +314,24 @@ def _check_member(member: tarfile.TarInfo, seen: dict[str, bytes]) -> None:
         raise _damaged(f"{member.name}: appears twice")
 
 
-def _check_contents(files: dict[str, bytes]) -> dict[str, Any]:
+def _check_contents(files: dict[str, bytes]) -> tuple[dict[str, Any], ServerConfig]:
     missing = [name for name in _REQUIRED if name not in files]
     if missing:
         raise _damaged(f"missing {', '.join(missing)}")
     try:
         manifest: dict[str, Any] = json.loads(files[MANIFEST])
-        ServerConfig(**json.loads(files[CONFIG]))
+        config = ServerConfig(**json.loads(files[CONFIG]))
         certificate = x509.load_pem_x509_certificate(files[f"ca/{CA_CERTIFICATE_FILE}"])
     except (ValueError, TypeError) as error:
         raise _damaged(f"a manifest, settings or CA file cannot be decoded ({error})") from None
+    missing = [name for name in _required_files(config) if name not in files]
+    if missing:
+        raise _damaged(f"missing {', '.join(missing)}")
     if manifest.get("format") != MANIFEST_FORMAT:
         raise _damaged(f"manifest format {manifest.get('format')!r} is not {MANIFEST_FORMAT}")
     if manifest.get("ca_sha256") != fingerprint(certificate, "sha256"):
         raise _damaged("the CA certificate does not match the fingerprint in the manifest")
-    return manifest
+    return manifest, config
 
 
 def _damaged(problem: str) -> BackupArchiveInvalidError:

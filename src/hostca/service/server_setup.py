@@ -6,6 +6,7 @@ import secrets
 import shutil
 import socket
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -14,14 +15,18 @@ from sqlalchemy import Connection
 from hostca.ca.keystore import (
     CertificateAuthority,
     create_ca,
+    create_ca_for_key,
     import_ca,
     load_ca,
+    load_ca_for_key,
     write_certificate,
     write_private_key,
 )
+from hostca.ca.pkcs11_key import Pkcs11Login, open_ca_key, open_or_generate_ca_key
+from hostca.ca.pkcs11_uri import parse_pkcs11_uri
 from hostca.core.errors import ConflictError, InvalidRequestError
 from hostca.core.fingerprints import fingerprint
-from hostca.core.keys import check_host_public_key, generate_private_key
+from hostca.core.keys import check_host_public_key, describe_key, generate_private_key
 from hostca.core.names import is_ip_address, normalize_name, normalize_names
 from hostca.datadir import DataDir, ServerConfig, write_private_file
 from hostca.service.audit_log import append_event
@@ -51,6 +56,9 @@ class InitRequest:
     import_key_pem: bytes | None = None
     import_key_passphrase: bytes | None = None
     database_url: str | None = None
+    # A CA key in a hardware security module, in place of ca/ca.key.pem.
+    ca_key_uri: str | None = None
+    pkcs11_login: Pkcs11Login | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +106,7 @@ def _initialize(request: InitRequest, data_dir: DataDir) -> InitResult:
             "--data-dir or start it with 'hostca server run'.",
             code="already_initialized",
         )
+    _check_ca_key_options(request)
     primary_name = normalize_name(request.name or _fqdn())
     if is_ip_address(primary_name):
         raise InvalidRequestError(
@@ -114,7 +123,12 @@ def _initialize(request: InitRequest, data_dir: DataDir) -> InitResult:
     # The CA first: without it nothing else can be signed.
     request.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     request.data_dir.chmod(0o700)
-    if request.import_certificate_pem is not None and request.import_key_pem is not None:
+    notes: list[str] = []
+    if request.ca_key_uri is not None and request.pkcs11_login is not None:
+        ca = _create_ca_in_token(
+            request.ca_key_uri, request.pkcs11_login, request.key_type, data_dir, domain, now, notes
+        )
+    elif request.import_certificate_pem is not None and request.import_key_pem is not None:
         ca = import_ca(
             data_dir.ca_dir,
             request.import_certificate_pem,
@@ -157,7 +171,9 @@ def _initialize(request: InitRequest, data_dir: DataDir) -> InitResult:
             target=fingerprint(ca.certificate, "sha256"),
             details={
                 "key_type": request.key_type,
+                "key": describe_key(ca.certificate.public_key()),
                 "imported": request.import_certificate_pem is not None,
+                "key_storage": "pkcs11" if request.ca_key_uri else "file",
             },
         )
         host_id = _register_primary_host(connection, context, primary_name, alt_names, data_dir)
@@ -175,6 +191,7 @@ def _initialize(request: InitRequest, data_dir: DataDir) -> InitResult:
         primary_host_id=host_id,
         public_base_url=public_base_url,
         ca_key_encrypted=request.ca_passphrase is not None,
+        ca_key_uri=request.ca_key_uri,
     )
     data_dir.write_config(config)
     return InitResult(
@@ -182,7 +199,65 @@ def _initialize(request: InitRequest, data_dir: DataDir) -> InitResult:
         ca_fingerprints={a: fingerprint(ca.certificate, a) for a in ("sha256", "sha1")},
         admin_user=request.admin_user,
         generated_password_file=generated,
+        notes=notes,
     )
+
+
+def _check_ca_key_options(request: InitRequest) -> None:
+    if request.ca_key_uri is None:
+        return
+    parse_pkcs11_uri(request.ca_key_uri)
+    if request.import_certificate_pem is not None or request.import_key_pem is not None:
+        raise InvalidRequestError(
+            "--ca-key-uri and --import-ca-cert/--import-ca-key exclude each other: the first "
+            "keeps a new CA's key in an HSM, the others import a CA key file; give one of them.",
+            code="invalid_request",
+        )
+    if request.ca_passphrase is not None:
+        raise InvalidRequestError(
+            "--ca-passphrase-file encrypts a CA key file, but with --ca-key-uri the key stays "
+            "in the token, protected by its PIN; leave the passphrase out.",
+            code="invalid_request",
+        )
+    if request.pkcs11_login is None:
+        raise InvalidRequestError(
+            f"{request.ca_key_uri}: the token's user PIN is missing; give it with --ca-pin-file "
+            "or HOSTCA_CA_PIN_FILE.",
+            code="ca_pin_required",
+        )
+
+
+def _create_ca_in_token(
+    uri_text: str,
+    login: Pkcs11Login,
+    key_type: str,
+    data_dir: DataDir,
+    domain: str,
+    now: datetime,
+    notes: list[str],
+) -> CertificateAuthority:
+    """Create the CA certificate for the key in the token, generating the key when it is missing."""
+    uri = parse_pkcs11_uri(uri_text)
+    opened = open_or_generate_ca_key(uri, login, key_type)
+    ca = create_ca_for_key(
+        data_dir.ca_dir,
+        opened.private_key,
+        common_name=f"hostca {domain} Root CA",
+        organization=domain,
+        now=now,
+    )
+
+    key = describe_key(opened.private_key.public_key())
+    if opened.generated:
+        notes.append(f"generated a non-extractable {key} CA key in {uri.describe()}")
+    else:
+        notes.append(f"used the existing {key} CA key in {uri.describe()}")
+    if opened.extractable:
+        notes.append(
+            "the token allows exporting this key (CKA_EXTRACTABLE is true); to keep the CA key "
+            "in the HSM for good, generate a non-extractable key instead"
+        )
+    return ca
 
 
 def _url_host(name: str) -> str:
@@ -251,14 +326,16 @@ def open_context(
     database_url: str | None,
     hosts_file: Path | None = None,
     public_port: int | None = None,
+    pkcs11_login: Pkcs11Login | None = None,
 ) -> ServiceContext:
     """Load an initialized data directory into a service context.
 
     ``public_port`` is the port this server listens on. It goes into the CRL
     distribution point and CA issuers URLs of the certificates it issues.
+    ``pkcs11_login`` reaches the token when the CA key lives in an HSM.
     """
     config = data_dir.read_config()
-    ca: CertificateAuthority = load_ca(data_dir.ca_dir, ca_passphrase)
+    ca = _load_ca(data_dir, config, ca_passphrase, pkcs11_login)
     database = database_for(data_dir, database_url)
     database.check_schema()
     return ServiceContext(
@@ -272,6 +349,24 @@ def open_context(
         ),
         resolver=NameResolver(hosts_file),
     )
+
+
+def _load_ca(
+    data_dir: DataDir,
+    config: ServerConfig,
+    ca_passphrase: bytes | None,
+    pkcs11_login: Pkcs11Login | None,
+) -> CertificateAuthority:
+    if config.ca_key_uri is None:
+        return load_ca(data_dir.ca_dir, ca_passphrase)
+    if pkcs11_login is None:
+        raise InvalidRequestError(
+            f"the CA key is in an HSM ({config.ca_key_uri}); give the token's user PIN with "
+            "--ca-pin-file or HOSTCA_CA_PIN_FILE.",
+            code="ca_pin_required",
+        )
+    key = open_ca_key(parse_pkcs11_uri(config.ca_key_uri), pkcs11_login)
+    return load_ca_for_key(data_dir.ca_dir, key, config.ca_key_uri)
 
 
 def ca_pem(context: ServiceContext) -> str:
