@@ -719,10 +719,16 @@ def render_markdown(results_dir: Path) -> str:
     search = reports.get("host_search")
     if search is not None:
         lines += render_host_search(search)
+    crl = reports.get("crl")
+    if crl is not None:
+        lines += render_crl(crl)
+    measured_prefixes = tuple(
+        prefix
+        for prefix, report in (("host search", search), ("CRL with", crl))
+        if report is not None
+    )
     not_measured = [
-        (name, target)
-        for name, target in NOT_MEASURED
-        if not (search is not None and name.startswith("host search"))
+        (name, target) for name, target in NOT_MEASURED if not name.startswith(measured_prefixes)
     ]
     lines += ["## Not measured yet", "", "| measure | target |", "|---|---|"]
     lines += [f"| {measure_name} | {target} |" for measure_name, target in not_measured]
@@ -784,6 +790,41 @@ def render_host_search(report: dict[str, Any]) -> list[str]:
         f"before and {report['load_average'][1]} after; generating the hosts took "
         f"{report['generation_seconds']} s. Page loads are timed at the client on core 1, "
         "with a keep-alive connection and a console session, and include rendering.",
+        "",
+    ]
+    return lines
+
+
+def render_crl(report: dict[str, Any]) -> list[str]:
+    """Return the BENCHMARKS.md section of ``bench/crl_scale.py``."""
+    lines = [
+        "## CRL generation",
+        "",
+        "| revoked entries | hostca `publish_crl` | bare builder | time ratio "
+        "| memory growth, hostca / bare | memory ratio | peak RSS, hostca / bare | target | result |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+
+    def milliseconds(figures: dict[str, float]) -> str:
+        return f"{figures['median']:,} ms ({figures['min']:,} to {figures['max']:,})"
+
+    for size in report["sizes"]:
+        lines.append(
+            f"| {size['entries']:,} | {milliseconds(size['hostca_milliseconds'])} "
+            f"| {milliseconds(size['bare_milliseconds'])} | {size['time_ratio']:.2f} "
+            f"| {size['hostca_growth_mb']['median']} / {size['bare_growth_mb']['median']} MB "
+            f"| {size['memory_ratio']:.2f} "
+            f"| {size['hostca_peak_rss_mb']['median']} / {size['bare_peak_rss_mb']['median']} MB "
+            f"| ≤ {report['target_ratio']} times | {'met' if size['met'] else '**missed**'} |"
+        )
+    lines += [
+        "",
+        f"- `{report['command']}`, {report['runs']} runs per size, {report['date']}, load average "
+        f"{report['load_average'][0]} before and {report['load_average'][1]} after. hostca's time "
+        "covers reading the revoked certificates from SQLite, building, signing, DER encoding "
+        "and storing the CRL; the bare builder gets the same entries from memory. Memory "
+        "growth is the step's peak resident memory above what the process used when the "
+        "step started.",
         "",
     ]
     return lines

@@ -29,15 +29,13 @@ def publish_crl(context: ServiceContext) -> PublishedCrl:
     now = context.clock()
     with context.database.transaction() as connection:
         settings = load_domain_settings(connection)
-        entries = [
-            RevokedEntry(
-                serial_number=int(row.serial_number, 16),
-                revocation_date=row.revoked_at,
-                reason=parse_reason_code(row.revocation_reason),
-            )
-            for row in certificate_records.revoked_unexpired(connection, now)
-        ]
         number = certificate_records.next_crl_number(connection)
+        entries = (
+            RevokedEntry(int(serial_number, 16), revoked_at, parse_reason_code(reason))
+            for serial_number, revoked_at, reason in certificate_records.revoked_unexpired(
+                connection, now
+            )
+        )
         next_update = now + timedelta(hours=settings.crl_next_update_hours)
         crl = build_crl(
             entries,
@@ -53,10 +51,10 @@ def publish_crl(context: ServiceContext) -> PublishedCrl:
             crl_number=number,
             this_update=now,
             next_update=next_update,
-            entries=len(entries),
+            entries=len(crl),
             der=der,
         )
-    return PublishedCrl(number, now, next_update, len(entries), der)
+    return PublishedCrl(number, now, next_update, len(crl), der)
 
 
 def current_crl(context: ServiceContext) -> PublishedCrl:
