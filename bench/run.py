@@ -1,7 +1,10 @@
 """Run hostca's benchmark suite and write bench/results/*.json and BENCHMARKS.md.
 
 Usage: ``python bench/run.py [PART ...] [--runs N]`` with parts ``self``, ``enroll``,
-``renew``, ``startup`` and ``core`` (all of them by default).
+``renew``, ``startup``, ``core``, ``cfssl``, ``crl`` and ``search`` (all of them by
+default). The ``cfssl`` part compares enrolment with ``cfssl serve`` from Debian's
+``golang-cfssl`` package, which it installs with apt-get when it runs as root. The
+``crl`` and ``search`` parts run ``bench/crl_scale.py`` and ``bench/host_search.py``.
 
 The script starts a fresh hostca server and the bare ceiling app from
 ``bench/ceiling_app.py`` in a temporary directory, both pinned to core 0 with
@@ -29,7 +32,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,7 +49,9 @@ from loadgen import LoadResult, build_request, client_context, run_load, send_on
 # Hand-written findings (profiles of missed targets), appended to BENCHMARKS.md.
 OBSERVATIONS = BENCH_DIR / "observations.md"
 
-PARTS = ("self", "enroll", "renew", "startup", "core")
+PARTS = ("self", "enroll", "renew", "startup", "core", "cfssl", "crl", "search")
+# Parts with a script of their own, which starts its own processes.
+SCRIPT_PARTS = {"crl": "crl_scale.py", "search": "host_search.py"}
 SERVER_CORE = "0"
 CLIENT_CORE = "1"
 HOST = "127.0.0.1"
@@ -65,6 +70,7 @@ class Bounds:
 
 
 FULL_BOUNDS = {
+    "cfssl": Bounds(concurrency=16, max_requests=6_000, max_seconds=5.0, warmup_requests=100),
     "self": Bounds(concurrency=32, max_requests=100_000, max_seconds=5.0, warmup_requests=2_000),
     "enroll": Bounds(concurrency=16, max_requests=6_000, max_seconds=5.0, warmup_requests=100),
     "renew": Bounds(concurrency=16, max_requests=6_000, max_seconds=5.0, warmup_requests=100),
@@ -90,6 +96,11 @@ TARGETS = {
         "bare app that signs for the peer key",
         0.80,
     ),
+    "cfssl": (
+        "enrolment, as above, against a peer CA",
+        "`cfssl serve` sign API over TLS (Debian golang-cfssl)",
+        2.0,
+    ),
     "core": (
         "in-process issuance from a CSR, hostca core profile",
         "the same leaf built with raw cryptography",
@@ -99,7 +110,6 @@ TARGETS = {
 STARTUP_LIMITS_MS = {"hostca --help": 150.0, "hostca agent status": 250.0}
 
 NOT_MEASURED = [
-    ("enrolment against cfssl `serve` (Debian `golang-cfssl`)", "≥ 2 times cfssl"),
     (
         "in-process issuance against django-ca's signing call (separate venv)",
         "≥ 1.5 times django-ca",
@@ -196,6 +206,7 @@ class Bench:
     data_dir: Path
     hostca_port: int
     ceiling_port: int
+    cfssl_port: int = 0
     session: str = ""
     # The process ID that serves each port, to read its CPU time.
     server_pids: dict[int, int] = field(default_factory=dict)
@@ -434,6 +445,66 @@ def part_enroll(bench: Bench, runs: int, bounds: Bounds) -> dict[str, Any]:
     return load_report("enroll", "new", bounds, pairs)
 
 
+def part_cfssl(bench: Bench, runs: int, bounds: Bounds) -> dict[str, Any]:
+    """Enrolment in hostca against signing the same CSRs with ``cfssl serve``, both over TLS."""
+    key = write_key(bench.tmp / "cfssl.key.pem")
+    count = bounds.max_requests + bounds.warmup_requests
+    pairs = []
+    for run in range(runs):
+        token = bench.create_token(f"bench-cfssl-{run}", count)
+        csrs = [make_csr(f"c{run}-{index}.bench.test", key).decode() for index in range(count)]
+        context = client_context(str(bench.ca_file))
+        hostca = EnrolScenario(
+            context,
+            "/api/v1/enroll",
+            [json.dumps({"csr": csr, "token": token}).encode() for csr in csrs],
+        )
+        cfssl = EnrolScenario(
+            context,
+            "/api/v1/cfssl/sign",
+            [json.dumps({"certificate_request": csr}).encode() for csr in csrs],
+        )
+        pairs.append(
+            (
+                measure(bench, hostca, bench.hostca_port, "new", bounds),
+                measure(bench, cfssl, bench.cfssl_port, "new", bounds),
+            )
+        )
+    return load_report("cfssl", "new", bounds, pairs)
+
+
+def cfssl_command(bench: Bench) -> list[str]:
+    """Return the ``cfssl serve`` command for the bench CA, installing cfssl if needed."""
+    cfssl = shutil.which("cfssl")
+    if cfssl is None and os.geteuid() == 0:
+        subprocess.run(["apt-get", "update", "-qq"], check=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "golang-cfssl"], check=True)
+        cfssl = shutil.which("cfssl")
+    if cfssl is None:
+        sys.exit(
+            "cfssl not found; install Debian's golang-cfssl package (apt-get install golang-cfssl)."
+        )
+    data = bench.data_dir
+    return [
+        cfssl,
+        "serve",
+        "-address",
+        HOST,
+        "-port",
+        str(bench.cfssl_port),
+        "-ca",
+        str(data / "ca" / "ca.cert.pem"),
+        "-ca-key",
+        str(data / "ca" / "ca.key.pem"),
+        "-tls-cert",
+        str(data / "tls" / "server.cert.pem"),
+        "-tls-key",
+        str(data / "tls" / "server.key.pem"),
+        "-loglevel",
+        "5",
+    ]
+
+
 def part_renew(bench: Bench, runs: int, bounds: Bounds) -> dict[str, Any]:
     key_file = bench.tmp / "renew.key.pem"
     write_key(key_file)
@@ -657,7 +728,7 @@ def render_markdown(results_dir: Path) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     commands = []
-    for part in ("self", "enroll", "renew", "core"):
+    for part in ("self", "enroll", "renew", "cfssl", "core"):
         report = reports.get(part)
         description, ceiling, target = TARGETS[part]
         if report is None:
@@ -920,10 +991,37 @@ def main() -> None:
     info = machine()
     source = measured_source()
 
+    for part in [part for part in parts if part in SCRIPT_PARTS]:
+        print(f"{part}: bench/{SCRIPT_PARTS[part]} ...", flush=True)
+        options = ["--smoke"] if arguments.smoke else []
+        if part == "crl" and not arguments.smoke:
+            options += ["--runs", str(runs)]
+        subprocess.run(
+            [
+                sys.executable,
+                str(BENCH_DIR / SCRIPT_PARTS[part]),
+                *options,
+                "--results-dir",
+                str(arguments.results_dir),
+                "--markdown",
+                str(arguments.markdown),
+            ],
+            check=True,
+        )
+    parts = [part for part in parts if part not in SCRIPT_PARTS]
+    if not parts:
+        return
+
     with tempfile.TemporaryDirectory(prefix="hostca-bench-") as tmp_name:
         tmp = Path(tmp_name)
         data_dir = init_data_dir(tmp)
-        bench = Bench(tmp=tmp, data_dir=data_dir, hostca_port=free_port(), ceiling_port=free_port())
+        bench = Bench(
+            tmp=tmp,
+            data_dir=data_dir,
+            hostca_port=free_port(),
+            ceiling_port=free_port(),
+            cfssl_port=free_port(),
+        )
         hostca_command = [
             HOSTCA,
             "server",
@@ -941,13 +1039,19 @@ def main() -> None:
             "--listen",
             f"{HOST}:{bench.ceiling_port}",
         ]
-        with (
-            pinned_process(hostca_command, tmp / "hostca.log") as hostca,
-            pinned_process(ceiling_command, tmp / "ceiling.log") as ceiling,
-        ):
+        with ExitStack() as processes:
+            hostca = processes.enter_context(pinned_process(hostca_command, tmp / "hostca.log"))
+            ceiling = processes.enter_context(pinned_process(ceiling_command, tmp / "ceiling.log"))
             wait_until_ready(bench.hostca_port, bench.ca_file, "/healthz", hostca)
             wait_until_ready(bench.ceiling_port, bench.ca_file, "/none", ceiling)
             bench.server_pids = {bench.hostca_port: hostca.pid, bench.ceiling_port: ceiling.pid}
+            # cfssl runs only for its own part, so the other parts do not need it installed.
+            if "cfssl" in parts:
+                peer = processes.enter_context(
+                    pinned_process(cfssl_command(bench), tmp / "cfssl.log")
+                )
+                wait_until_ready(bench.cfssl_port, bench.ca_file, "/api/v1/cfssl/info", peer)
+                bench.server_pids[bench.cfssl_port] = peer.pid
             bench.session = bench.call(
                 "POST", "/api/v1/login", {"user": "admin", "password": ADMIN_PASSWORD}
             )["session"]
@@ -962,7 +1066,12 @@ def main() -> None:
                 elif part == "core":
                     report = part_core(bench, runs, 0.2 if arguments.smoke else 2.0)
                 else:
-                    runner = {"self": part_self, "enroll": part_enroll, "renew": part_renew}[part]
+                    runner = {
+                        "self": part_self,
+                        "enroll": part_enroll,
+                        "renew": part_renew,
+                        "cfssl": part_cfssl,
+                    }[part]
                     report = runner(bench, runs, bounds[part])
                 report.update(
                     machine=info,
