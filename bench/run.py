@@ -111,10 +111,6 @@ STARTUP_LIMITS_MS = {"hostca --help": 150.0, "hostca agent status": 250.0}
 
 NOT_MEASURED = [
     (
-        "in-process issuance against django-ca's signing call (separate venv)",
-        "≥ 1.5 times django-ca",
-    ),
-    (
         "CRL with 10,000 / 100,000 / 1,000,000 revoked entries, time and peak memory",
         "≤ 1.3 times the bare builder",
     ),
@@ -583,6 +579,27 @@ def ca_fingerprint(ca_file: Path) -> str:
     return certificate.fingerprint(hashes.SHA256()).hex(":").upper()
 
 
+DJANGO_CA_VERSION = "3.2.0"
+PEERS_DIR = REPOSITORY / ".bench-peers"
+DJANGO_CA_TARGET = 1.5
+
+
+def django_ca_python() -> Path:
+    """Return the Python of the separate django-ca environment, creating it on first use."""
+    venv = PEERS_DIR / "django-ca"
+    python = venv / "bin" / "python"
+    marker = venv / f"django-ca-{DJANGO_CA_VERSION}"
+    if not marker.exists():
+        print(f"installing django-ca {DJANGO_CA_VERSION} into {venv} ...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", f"django-ca=={DJANGO_CA_VERSION}"],
+            check=True,
+        )
+        marker.touch()
+    return python
+
+
 def part_core(bench: Bench, runs: int, seconds: float) -> dict[str, Any]:
     command = [
         "taskset",
@@ -595,14 +612,26 @@ def part_core(bench: Bench, runs: int, seconds: float) -> dict[str, Any]:
         "--seconds",
         str(seconds),
     ]
+    django_command = [
+        "taskset",
+        "-c",
+        SERVER_CORE,
+        str(django_ca_python()),
+        str(BENCH_DIR / "django_ca_rate.py"),
+        "--seconds",
+        str(seconds),
+    ]
     samples = []
     for _ in range(runs):
         output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-        samples.append(json.loads(output))
+        peer = subprocess.run(django_command, check=True, capture_output=True, text=True).stdout
+        samples.append({**json.loads(output), **json.loads(peer.splitlines()[-1])})
     hostca = [sample["hostca"]["per_second"] for sample in samples]
     raw = [sample["raw"]["per_second"] for sample in samples]
     sign = [sample["sign"]["per_second"] for sample in samples]
+    django_ca = [sample["django_ca"]["per_second"] for sample in samples]
     ratio = statistics.median(hostca) / statistics.median(raw)
+    django_ratio = statistics.median(hostca) / statistics.median(django_ca)
     return {
         "part": "core",
         "runs": runs,
@@ -610,6 +639,11 @@ def part_core(bench: Bench, runs: int, seconds: float) -> dict[str, Any]:
         "hostca_per_second": spread(hostca),
         "ceiling_per_second": spread(raw),
         "ca_key_sign_per_second": spread(sign),
+        "django_ca_per_second": spread(django_ca),
+        "django_ca_version": DJANGO_CA_VERSION,
+        "django_ca_ratio": round(django_ratio, 3),
+        "django_ca_target": DJANGO_CA_TARGET,
+        "django_ca_met": django_ratio >= DJANGO_CA_TARGET,
         "ratio": round(ratio, 3),
         "target": TARGETS["core"][2],
         "met": ratio >= TARGETS["core"][2],
@@ -754,6 +788,14 @@ def render_markdown(results_dir: Path) -> str:
             f"load average {report['load_average'][0]} before and {report['load_average'][1]} after"
         )
     core = reports.get("core")
+    if core is not None and core.get("django_ca_per_second"):
+        lines.append(
+            f"| in-process issuance, as above | {format_spread(core['hostca_per_second'])} "
+            f"| django-ca {core['django_ca_version']} `CertificateAuthority.sign` (separate venv): "
+            f"{format_spread(core['django_ca_per_second'])} | {core['django_ca_ratio']:.0%} "
+            f"| ≥ {core['django_ca_target']:.0%} | {'met' if core['django_ca_met'] else '**missed**'} "
+            "| - | - | - |"
+        )
     if core is not None:
         commands.append(
             "- core: the CA key alone signs "
