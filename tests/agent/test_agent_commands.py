@@ -685,6 +685,14 @@ def test_empty_host_name_rejected() -> None:
     from hostca.core.errors import HostcaError
 
     with pytest.raises(HostcaError) as raised:
-        _host_name(" ")
+        _host_name(" ", ())
     assert raised.value.code == "name_invalid"
-    assert _host_name("web-01.example.test") == "web-01.example.test"
+    assert _host_name("web-01.example.test", ()) == "web-01.example.test"
+
+
+def test_default_host_name_is_enrolled_primary_name() -> None:
+    from hostca.cli.agent_commands import _host_name
+
+    enrolled = ("web-01.example.test", "alias.example.test")
+    assert _host_name(None, enrolled) == "web-01.example.test"
+    assert _host_name("web-02.example.test", enrolled) == "web-02.example.test"

@@ -156,21 +156,21 @@ def test_reissue_token_from_host_page_is_copied_and_used_by_agent(
     stored_until = datetime.fromisoformat(reissue["valid_until"].replace("Z", "+00:00"))
     assert abs(stored_until - until_local.replace(second=0, microsecond=0)) < timedelta(minutes=1)
 
-    # The agent reissues the host's certificate with the copied value: same host ID.
+    # The agent reissues the host's certificate with the copied value, as the token
+    # page says: without --name, under the primary name it enrolled with.
     reissued = agent(
         state_dir,
         "enroll",
         "--force",
         "--token-env",
         "HOSTCA_TEST_TOKEN",
-        "--name",
-        HOST_NAME,
         "--json",
         env={"HOSTCA_TEST_TOKEN": value},
     )
     second = json.loads(reissued.stdout)
     assert second["host_id"] == first["host_id"]
     assert second["serial_number"] != first["serial_number"]
+    assert second["names"][0] == HOST_NAME
 
     # The host's timeline shows the token, both issuances and the actors.
     console.goto(f"/hosts/{first['host_id']}")

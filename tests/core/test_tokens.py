@@ -428,3 +428,11 @@ def test_validate_reason_rejects_513() -> None:
     assert error.details == {"length": 513}
     assert "513 characters" in error.message
     assert "at most 512" in error.message
+
+
+@pytest.mark.parametrize("reason", ["left\u202eright", "two\nlines", "tab\there", "nul\x00"])
+def test_reason_with_hidden_characters_rejected(reason: str) -> None:
+    with pytest.raises(InvalidRequestError) as raised:
+        validate_reason(reason)
+    assert raised.value.code == "reason_invalid"
+    assert "U+" in raised.value.message

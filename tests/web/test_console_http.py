@@ -260,3 +260,42 @@ def test_actions_are_audited_with_the_console_user(primary_server: PrimaryServer
     created = next(e for e in events if e["target"] == "console-audited")
     assert created["actor"] == "admin"
     assert created["source_ip"] == "127.0.0.1"
+
+
+def test_huge_user_name_is_clipped_in_audit(primary_server: PrimaryServer) -> None:
+    with browser(primary_server) as client:
+        answer = login(client, "x" * 100_000, "wrong-password")
+    assert answer.status_code == 401
+    events = primary_server.admin(
+        "GET", "/api/v1/audit", params={"category": "LOGIN", "latest": "true", "limit": "3"}
+    ).json()
+    failed = next(e for e in reversed(events) if e["error_code"] == "login_failed")
+    assert len(failed["actor"]) == 128
+    assert failed["actor"].endswith("…")
+    assert len(failed["target"]) == 255
+    verified = primary_server.admin("GET", "/api/v1/audit/verify").json()
+    assert verified["intact"] is True
+
+
+def test_auditor_gets_no_action_forms(primary_server: PrimaryServer) -> None:
+    created = primary_server.admin(
+        "POST",
+        "/api/v1/users",
+        json={"name": "form-auditor", "role": "auditor", "password": "auditor-password-2"},
+    )
+    assert created.status_code == 201, created.text
+    host = primary_server.admin("GET", "/api/v1/hosts/localhost").json()
+    with browser(primary_server) as client:
+        login(client, "form-auditor", "auditor-password-2")
+        reissue = client.get(f"/console/hosts/{host['host_id']}/reissue-token")
+        revoke = client.get("/console/revoke", params={"host_id": host["host_id"]})
+        token = client.post(
+            "/console/tokens",
+            data={"csrf_token": csrf_of(client, "/console/"), "name": "by-auditor"},
+            headers={"Origin": str(client.base_url)},
+        )
+    assert reissue.status_code == 403
+    assert "which may not create reissue tokens" in reissue.text
+    assert revoke.status_code == 403
+    assert token.status_code == 403
+    assert "which may not create authorization tokens" in token.text

@@ -512,6 +512,17 @@ def test_auto_reissue_for_primary_server(primary_server: PrimaryServer) -> None:
     assert (answer.status_code, answer.json()["code"]) == (403, "host_is_primary_server")
 
 
+def test_revoke_primary_server_certificate(primary_server: PrimaryServer) -> None:
+    primary = primary_server.admin("GET", "/api/v1/hosts/localhost").json()
+    serial = primary["certificates"][0]["serial_number"]
+    bodies = ({"host": "localhost"}, {"host_id": primary["host_id"]}, {"serial_number": serial})
+    for body in bodies:
+        answer = primary_server.admin("POST", "/api/v1/certificates/revoke", json=body)
+        assert (answer.status_code, answer.json()["code"]) == (403, "host_is_primary_server"), body
+    shown = primary_server.admin("GET", f"/api/v1/certificates/{serial}").json()
+    assert shown["status"] == "valid"
+
+
 def test_primary_server_name_not_for_enrolment(
     primary_server: PrimaryServer, tmp_path: Path
 ) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -186,7 +187,8 @@ def trust(context: AgentContext, server: str, fingerprint: str | None, as_json: 
 )
 @click.option(
     "--name",
-    help="Primary name of this host, a DNS name. Default: this machine's FQDN.",
+    help="Primary name of this host, a DNS name. Default: the primary name this state "
+    "directory last enrolled with, else this machine's FQDN.",
 )
 @click.option(
     "--alias",
@@ -233,9 +235,10 @@ def enroll(
     from hostca.agent.enroll import enroll as run_enroll
 
     state = context.home.select(server)
-    url = state.read_config().server
+    config = state.read_config()
+    url = config.server
     request = EnrollRequest(
-        primary_name=_host_name(name),
+        primary_name=_host_name(name, config.names),
         aliases=aliases,
         server=url,
         key_type=key_type,
@@ -388,7 +391,8 @@ def clock_skew(context: AgentContext, server: str | None, as_json: bool) -> None
 )
 @click.option(
     "--name",
-    help="Primary name of this host, a DNS name. Default: this machine's FQDN.",
+    help="Primary name of this host, a DNS name. Default: the primary name this state "
+    "directory last enrolled with, else this machine's FQDN.",
 )
 @click.option(
     "--alias",
@@ -430,7 +434,11 @@ def csr(
             code="file_exists",
         )
     state = context.home.select_or_first(server)
-    request = CsrRequest(primary_name=_host_name(name), aliases=aliases, key_type=key_type)
+    request = CsrRequest(
+        primary_name=_host_name(name, state.read_config().names),
+        aliases=aliases,
+        key_type=key_type,
+    )
     pending = create_pending_request(state, request)
     write_file_atomically(out_file, pending.csr_pem, _PUBLIC_FILE_MODE)
 
@@ -617,14 +625,21 @@ def _configure_logging(*, debug: bool) -> None:
     )
 
 
-def _host_name(name: str | None) -> str:
-    """Return the name to request: --name, else this machine's FQDN (its host name if that is localhost)."""
+def _host_name(name: str | None, enrolled_names: Sequence[str]) -> str:
+    """Return the name to request: --name, else the enrolled primary name, else this machine's FQDN.
+
+    A reissue with ``enroll --force`` keeps the host's primary name, which may differ
+    from the machine's own name. The FQDN falls back to the host name when it is
+    localhost.
+    """
     if name is not None:
         if not name.strip():
             raise InvalidRequestError(
                 "--name is empty; give the host's DNS name.", code="name_invalid"
             )
         return name
+    if enrolled_names:
+        return enrolled_names[0]
     fqdn = socket.getfqdn()
     if not fqdn or fqdn.startswith("localhost"):
         return socket.gethostname() or fqdn

@@ -13,6 +13,7 @@ import hmac
 import re
 import secrets
 import string
+import unicodedata
 from datetime import UTC, datetime, timedelta
 
 from hostca.core.errors import InvalidRequestError, UnauthorizedError
@@ -225,7 +226,10 @@ def validate_reason(reason: str | None) -> str | None:
     """Return a reason with surrounding whitespace removed, and None for a blank one.
 
     Raises InvalidRequestError (``reason_too_long``) when the reason has more
-    than ``MAX_REASON_LENGTH`` characters.
+    than ``MAX_REASON_LENGTH`` characters, and (``reason_invalid``) when it holds
+    a control character or a bidirectional formatting character. Those would let
+    a reason display differently from what is stored, in the console, the CLI
+    and audit exports.
     """
     if reason is None:
         return None
@@ -238,7 +242,25 @@ def validate_reason(reason: str | None) -> str | None:
             code="reason_too_long",
             details={"length": len(reason)},
         )
+    hidden = sorted({f"U+{ord(c):04X}" for c in reason if _is_hidden_character(c)})
+    if hidden:
+        raise InvalidRequestError(
+            f"the reason contains control or text-direction characters ({', '.join(hidden)}); "
+            "write it as plain text on one line.",
+            code="reason_invalid",
+            details={"characters": hidden},
+        )
     return reason or None
+
+
+# Unicode's explicit bidirectional formatting characters (UAX #9, section 2).
+_BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+
+
+def _is_hidden_character(character: str) -> bool:
+    return unicodedata.category(character) == "Cc" or character in _BIDI_CONTROLS
 
 
 def _format(moment: datetime) -> str:

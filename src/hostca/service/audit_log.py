@@ -39,6 +39,19 @@ def _lock_chain_head(connection: Connection) -> tuple[int, str]:
     return int(row.sequence), str(row.event_hash)
 
 
+# The audit columns' sizes. Longer values come only from bad input, such as a
+# login with a user name of a megabyte, and are cut with an ellipsis so that the
+# event is still written, on every backend.
+_MAX_ACTOR = 128
+_MAX_TARGET = 255
+
+
+def _clip(value: str | None, limit: int) -> str | None:
+    if value is None or len(value) <= limit:
+        return value
+    return value[: limit - 1] + "…"
+
+
 def append_event(
     connection: Connection,
     context: ServiceContext,
@@ -60,9 +73,9 @@ def append_event(
         time=context.clock(),
         category=category,
         action=action,
-        actor=actor.name,
+        actor=_clip(actor.name, _MAX_ACTOR) or "",
         source_ip=actor.source_ip,
-        target=target,
+        target=_clip(target, _MAX_TARGET),
         outcome=outcome,
         error_code=error_code,
         reason=reason,
@@ -78,7 +91,7 @@ def append_event(
             action=action,
             actor=record.actor,
             source_ip=record.source_ip,
-            target=target,
+            target=record.target,
             host_id=host_id,
             outcome=outcome,
             error_code=error_code,
@@ -131,9 +144,9 @@ def record_failure(
         "request_rejected",
         category=category,
         action=action,
-        actor=actor.name,
+        actor=_clip(actor.name, _MAX_ACTOR),
         source_ip=actor.source_ip,
-        target=target,
+        target=_clip(target, _MAX_TARGET),
         code=error.code,
         repeats_held_back=held_back,
     )

@@ -87,10 +87,8 @@ def parse_setting_value(key: str, raw: str | bool | int) -> tuple[str, Any]:
             return name, False
         raise InvalidRequestError(f"{raw}: auto-map must be on or off.", code="setting_invalid")
     low, high = _BOUNDS[name]
-    try:
-        number = int(text)
-    except ValueError:
-        number = low - 1
+    # int() also reads other scripts' digits and "1_000"; a setting is plain ASCII digits.
+    number = int(text) if text.isascii() and text.lstrip("-").isdigit() else low - 1
     if not low <= number <= high:
         raise InvalidRequestError(
             f"{raw}: {name.replace('_', '-')} must be a whole number from {low} to {high}.",

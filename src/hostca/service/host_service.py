@@ -221,6 +221,7 @@ def pending_mappings(context: ServiceContext) -> list[dict[str, Any]]:
                     "primary_name": row.primary_name,
                     "name": row.name,
                     "origin": row.origin,
+                    "shared": bool(row.shared),
                     "created_at": row.created_at,
                     "conflicts_with": [
                         {"host_id": owner.host_id, "primary_name": owner.primary_name}

@@ -60,7 +60,7 @@ def check_permission(role: str, action: str, user: str) -> None:
     if role not in PERMISSIONS[action]:
         allowed = ", ".join(sorted(PERMISSIONS[action]))
         raise ForbiddenError(
-            f"user {user} has the role {role}, which may not {action.replace('.', ' ').replace('_', ' ')}; "
+            f"user {user} has the role {role}, which may not {ACTION_DESCRIPTIONS[action]}; "
             f"this needs one of: {allowed}.",
             code="forbidden",
             details={"action": action, "role": role},

@@ -5,15 +5,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import structlog
+from sqlalchemy import Connection
 
 from hostca.core.crl import parse_reason_code, reason_code_name
-from hostca.core.errors import ConflictError, HostcaError, InvalidRequestError, NotFoundError
+from hostca.core.errors import (
+    ConflictError,
+    ForbiddenError,
+    HostcaError,
+    InvalidRequestError,
+    NotFoundError,
+)
 from hostca.core.tokens import validate_reason
 from hostca.service.audit_log import append_event, record_failure
 from hostca.service.context import Actor, ServiceContext
 from hostca.service.host_lookup import find_host_by_id, resolve_host_by_primary_name
 from hostca.service.issuance import parse_serial
-from hostca.store import certificate_records
+from hostca.store import certificate_records, host_records
 
 __all__ = ["RevokeRequest", "revoke"]
 
@@ -27,6 +34,19 @@ class RevokeRequest:
     serial_number: str | None = None
     reason_code: str | int = "unspecified"
     reason: str | None = None
+
+
+def _check_not_server_identity(connection: Connection, host_id: str) -> None:
+    """Reject revoking the primary server's own certificates, which are its TLS identity."""
+    host = host_records.find_host(connection, host_id)
+    if host is not None and host.is_primary_server:
+        raise ForbiddenError(
+            f"{host.primary_name}: the primary server's own host ({host_id}); its certificate is the "
+            "server's TLS identity, and revoking it would make every host that checks the CRL "
+            "reject the server. Revoke the certificates of other hosts only.",
+            code="host_is_primary_server",
+            details={"host_id": host_id},
+        )
 
 
 def _target_of(request: RevokeRequest) -> str | None:
@@ -61,6 +81,7 @@ def revoke(context: ServiceContext, actor: Actor, request: RevokeRequest) -> lis
                         code="certificate_already_revoked",
                     )
                 host_id, serials = str(row.host_id), [serial]
+                _check_not_server_identity(connection, host_id)
             else:
                 host = (
                     find_host_by_id(connection, request.host_id)
@@ -68,6 +89,7 @@ def revoke(context: ServiceContext, actor: Actor, request: RevokeRequest) -> lis
                     else resolve_host_by_primary_name(connection, request.host or "")
                 )
                 host_id = str(host.host_id)
+                _check_not_server_identity(connection, host_id)
                 serials = [
                     row.serial_number
                     for row in certificate_records.live_certificates_of_host(

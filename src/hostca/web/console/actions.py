@@ -82,13 +82,15 @@ def create_reissue_token(
             ),
         )
     except HostcaError as error:
+        if error.code == "forbidden":
+            raise
         return render(
             request,
             "reissue_token.html",
             page=form.page,
             status_code=error.status,
             host=host,
-            errors=FormErrors.from_error(error),
+            errors=FormErrors.from_error(error, tuple(values)),
             values=values,
         )
     return render(
@@ -126,11 +128,13 @@ def create_authorization_token(
             ),
         )
     except HostcaError as error:
+        if error.code == "forbidden":
+            raise
         return render_tokens_page(
             request,
             context,
             form.page,
-            errors=FormErrors.from_error(error),
+            errors=FormErrors.from_error(error, tuple(values)),
             values=values,
             status_code=error.status,
         )
@@ -190,7 +194,7 @@ def revoke_certificates(request: Request, context: Context, form: PostedForm) ->
             status_code=error.status,
             target=target,
             reason_codes=REASON_CODE_NAMES,
-            errors=FormErrors.from_error(error),
+            errors=FormErrors.from_error(error, tuple(values)),
             values=values,
         )
     location = f"/console/certificates/{serial}" if serial else f"/console/hosts/{host_id}"
@@ -216,7 +220,7 @@ def add_mapping(request: Request, context: Context, form: PostedForm, reference:
             context,
             form.page,
             reference,
-            errors=FormErrors.from_error(error, default_field="name"),
+            errors=FormErrors.from_error(error, ("name",), default_field="name"),
             values={"name": name},
             status_code=error.status,
         )
@@ -247,7 +251,10 @@ def decide_mapping(request: Request, context: Context, form: PostedForm) -> Resp
 @router.post("/hosts/{reference}/auto-reissue")
 def auto_reissue(request: Request, context: Context, form: PostedForm, reference: str) -> Response:
     _authorize(context, form, "host.auto_reissue")
-    if form.get("decision") == "disallow":
+    decision = form.get("decision")
+    if decision not in ("allow", "disallow"):
+        raise InvalidRequestError(f"{decision}: use allow or disallow.", code="decision_invalid")
+    if decision == "disallow":
         host_service.set_auto_reissue(context, form.actor, reference, None)
         message = "Closed the auto-reissue window."
     else:
@@ -286,7 +293,7 @@ def change_setting(request: Request, context: Context, form: PostedForm) -> Resp
             request,
             context,
             form.page,
-            errors={key: FormErrors.from_error(error, default_field="value")},
+            errors={key: FormErrors.from_error(error, ("value",), default_field="value")},
             values={key: value},
             status_code=error.status,
         )

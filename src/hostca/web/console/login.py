@@ -106,7 +106,7 @@ def login(
             request,
             next_path=next_path,
             user=user,
-            errors=FormErrors.from_error(error),
+            errors=FormErrors.from_error(error, ("user", "password")),
             status_code=error.status,
             retry_after=None if retry_after is None else str(int(retry_after)),
         )

@@ -108,7 +108,7 @@ def host_detail(request: Request, context: Context, page: Page, reference: str) 
 def reissue_token_form(
     request: Request, context: Context, page: Page, reference: str
 ) -> HTMLResponse:
-    _view(context, page)
+    _view(context, page, "token.create_reissue")
     host = host_service.show_host(context, reference)
     default_until = (context.clock() + timedelta(days=2)).astimezone(UTC)
     return render(
@@ -129,7 +129,7 @@ def reissue_token_form(
 def revoke_form(
     request: Request, context: Context, page: Page, host_id: str = "", serial: str = ""
 ) -> HTMLResponse:
-    _view(context, page)
+    _view(context, page, "cert.revoke")
     if serial:
         target = {
             "serial_number": certificate_views.show_certificate(context, serial)["serial_number"]

@@ -29,27 +29,29 @@ _environment = Environment(
     lstrip_blocks=True,
 )
 
-# The form field next to which an error is shown, by the error's code. Errors with
-# other codes are shown above the form.
-_FIELD_OF_CODE = {
-    "token_name_invalid": "name",
-    "token_name_taken": "name",
-    "name_invalid": "name",
-    "mapping_exists": "name",
-    "name_conflict": "name",
-    "name_is_primary": "name",
-    "mapping_not_found": "name",
-    "name_ambiguous": "name",
-    "max_uses_invalid": "max_uses",
-    "duration_invalid": "valid_for",
-    "timestamp_invalid": "valid_until",
-    "validity_too_long": "valid_until",
-    "reason_too_long": "reason",
-    "reason_code_invalid": "reason_code",
-    "minutes_invalid": "minutes",
-    "setting_invalid": "value",
-    "login_failed": "password",
-    "rate_limited": "password",
+# The form fields next to which an error may be shown, by the error's code. The
+# first of them that the submitted form has gets the message. Errors with other
+# codes, or for fields the form lacks, are shown above the form.
+_FIELDS_OF_CODE = {
+    "token_name_invalid": ("name",),
+    "token_name_taken": ("name",),
+    "name_invalid": ("name",),
+    "mapping_exists": ("name",),
+    "name_conflict": ("name",),
+    "name_is_primary": ("name",),
+    "mapping_not_found": ("name",),
+    "name_ambiguous": ("name",),
+    "max_uses_invalid": ("max_uses",),
+    "duration_invalid": ("valid_for",),
+    "timestamp_invalid": ("valid_until",),
+    "validity_too_long": ("valid_for", "valid_until"),
+    "reason_too_long": ("reason",),
+    "reason_invalid": ("reason",),
+    "reason_code_invalid": ("reason_code",),
+    "minutes_invalid": ("minutes",),
+    "setting_invalid": ("value",),
+    "login_failed": ("password",),
+    "rate_limited": ("password",),
 }
 
 
@@ -61,8 +63,12 @@ class FormErrors:
     fields: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_error(cls, error: HostcaError, *, default_field: str | None = None) -> FormErrors:
-        field_name = _FIELD_OF_CODE.get(error.code, default_field)
+    def from_error(
+        cls, error: HostcaError, fields: tuple[str, ...], *, default_field: str | None = None
+    ) -> FormErrors:
+        """Place ``error`` next to the first of ``fields`` it concerns, else above the form."""
+        candidates = [name for name in _FIELDS_OF_CODE.get(error.code, ()) if name in fields]
+        field_name = candidates[0] if candidates else default_field
         if field_name is None:
             return cls(form=error.message)
         return cls(fields={field_name: error.message})

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from importlib import resources
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.routing import APIRoute
@@ -57,11 +58,20 @@ class ConsoleRoute(APIRoute):
                     "error.html",
                     status_code=error.status,
                     error=error,
+                    back=_referring_page(request),
                 )
             response.headers.update(SECURITY_HEADERS)
             return response
 
         return console_handler
+
+
+def _referring_page(request: Request) -> str | None:
+    """Return the console page that sent the request, for a Back link, if it is one."""
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc != request.headers.get("host") or not referer.path.startswith("/console/"):
+        return None
+    return referer.path + (f"?{referer.query}" if referer.query else "")
 
 
 router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
