@@ -21,7 +21,12 @@ from hostca.service.context import Actor, ServiceContext
 from hostca.service.issuance import format_serial
 from hostca.store import certificate_records
 
-__all__ = ["HostIdentity", "authenticate_host", "check_host_certificate"]
+__all__ = [
+    "HostIdentity",
+    "authenticate_host",
+    "authenticate_host_on",
+    "check_host_certificate",
+]
 
 
 @dataclass(frozen=True)
@@ -87,9 +92,20 @@ def authenticate_host(
     context: ServiceContext, peer_der: bytes | None, source_ip: str | None, action: str
 ) -> HostIdentity:
     """Check the peer certificate in a read transaction; audit a rejection."""
+    with context.database.engine.connect() as connection:
+        return authenticate_host_on(connection, context, peer_der, source_ip, action)
+
+
+def authenticate_host_on(
+    connection: Connection,
+    context: ServiceContext,
+    peer_der: bytes | None,
+    source_ip: str | None,
+    action: str,
+) -> HostIdentity:
+    """Check the peer certificate on the caller's connection; audit a rejection."""
     try:
-        with context.database.engine.connect() as connection:
-            return check_host_certificate(connection, peer_der, context.clock())
+        return check_host_certificate(connection, peer_der, context.clock())
     except HostcaError as error:
         record_failure(
             context,

@@ -17,7 +17,9 @@ from hostca.service.user_service import AdminIdentity, authenticate_session
 __all__ = ["Admin", "Context", "authorize", "peer_certificate", "source_ip"]
 
 
-def get_context(request: Request) -> ServiceContext:
+async def get_context(request: Request) -> ServiceContext:
+    # async: FastAPI runs a sync dependency in the thread pool, one hop per request
+    # for a lookup that never blocks.
     context: ServiceContext = request.app.state.context
     return context
 

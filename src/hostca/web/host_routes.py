@@ -7,13 +7,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from hostca.core.policy import CRL_REFRESH_INTERVALS
 from hostca.service.enrolment import EnrolRequest, enroll
-from hostca.service.host_auth import authenticate_host
-from hostca.service.host_service import host_summary
+from hostca.service.host_self import describe_self
 from hostca.service.issuance import IssuedCertificate
 from hostca.service.renewal import RenewRequest, renew
-from hostca.service.settings_service import read_settings
 from hostca.web.dependencies import Context, peer_certificate, source_ip
 from hostca.web.responses import iso_utc
 
@@ -75,23 +72,8 @@ def post_renew(body: RenewBody, request: Request, context: Context) -> dict[str,
 @router.get("/self")
 def get_self(request: Request, context: Context) -> dict[str, Any]:
     """Return the calling host's record and the status of its certificate."""
-    identity = authenticate_host(context, peer_certificate(request), source_ip(request), "self")
-    host = host_summary(context, identity.host_id)
-    settings = read_settings(context)
-    level = settings["security_level"]
-    row = identity.certificate
-    return {
-        "host_id": identity.host_id,
-        "primary_name": host["primary_name"],
-        "names": list(row.names),
-        "mappings": host["mappings"],
-        "certificate": {
-            "serial_number": identity.serial_number,
-            "status": row.status,
-            "not_before": iso_utc(row.not_before),
-            "not_after": iso_utc(row.not_after),
-        },
-        # The security level sets how often agents refresh the CRL.
-        "security_level": level,
-        "crl_refresh_interval_seconds": int(CRL_REFRESH_INTERVALS[level].total_seconds()),
-    }
+    view = describe_self(context, peer_certificate(request), source_ip(request))
+    certificate = view["certificate"]
+    certificate["not_before"] = iso_utc(certificate["not_before"])
+    certificate["not_after"] = iso_utc(certificate["not_after"])
+    return view
