@@ -32,7 +32,7 @@ from hostca.service.resolver import NameResolver
 from hostca.service.user_service import create_user
 from hostca.settings import DEFAULT_PORT
 from hostca.store import host_records
-from hostca.store.database import Database, sqlite_url
+from hostca.store.database import Database, PoolLimits, sqlite_url
 
 __all__ = ["InitRequest", "InitResult", "initialize_server", "open_context"]
 
@@ -70,8 +70,31 @@ def _fqdn() -> str:
     return fqdn
 
 
-def database_for(data_dir: DataDir, database_url: str | None) -> Database:
-    return Database(database_url or sqlite_url(data_dir.database))
+def database_url_for(data_dir: DataDir, database_url: str | None) -> str:
+    """Return ``database_url``, else the URL recorded by 'hostca server init', else SQLite."""
+    if database_url:
+        return database_url
+    if data_dir.is_initialized():
+        recorded = data_dir.read_config().database_url
+        if recorded:
+            return recorded
+    return sqlite_url(data_dir.database)
+
+
+def database_for(
+    data_dir: DataDir, database_url: str | None, pool: PoolLimits | None = None
+) -> Database:
+    return Database(database_url_for(data_dir, database_url), pool)
+
+
+def _check_database_empty(database: Database) -> None:
+    if not database.is_empty():
+        raise ConflictError(
+            f"{database.url_for_display}: already holds a hostca domain; to add a replica, "
+            "restore a backup of an existing server into a new data directory instead "
+            "(docs/replicas.md).",
+            code="database_not_empty",
+        )
 
 
 def initialize_server(request: InitRequest) -> InitResult:
@@ -111,9 +134,12 @@ def _initialize(request: InitRequest, data_dir: DataDir) -> InitResult:
     )
     now = utc_now()
 
-    # The CA first: without it nothing else can be signed.
     request.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     request.data_dir.chmod(0o700)
+    database = database_for(data_dir, request.database_url)
+    _check_database_empty(database)
+
+    # The CA first: without it nothing else can be signed.
     if request.import_certificate_pem is not None and request.import_key_pem is not None:
         ca = import_ca(
             data_dir.ca_dir,
@@ -133,7 +159,6 @@ def _initialize(request: InitRequest, data_dir: DataDir) -> InitResult:
         )
     write_private_file(data_dir.token_hmac_key, secrets.token_bytes(32).hex().encode())
 
-    database = database_for(data_dir, request.database_url)
     database.upgrade()
     if data_dir.database.exists():
         data_dir.database.chmod(0o600)
@@ -175,6 +200,7 @@ def _initialize(request: InitRequest, data_dir: DataDir) -> InitResult:
         primary_host_id=host_id,
         public_base_url=public_base_url,
         ca_key_encrypted=request.ca_passphrase is not None,
+        database_url=request.database_url,
     )
     data_dir.write_config(config)
     return InitResult(
@@ -251,25 +277,34 @@ def open_context(
     database_url: str | None,
     hosts_file: Path | None = None,
     public_port: int | None = None,
+    public_base_url: str | None = None,
+    pool: PoolLimits | None = None,
 ) -> ServiceContext:
     """Load an initialized data directory into a service context.
 
-    ``public_port`` is the port this server listens on. It goes into the CRL
-    distribution point and CA issuers URLs of the certificates it issues.
+    The CRL distribution point and CA issuers URLs of the certificates it issues
+    start with ``public_base_url``, such as a load balancer's. Without it they name
+    the primary name and ``public_port``, the port this server listens on.
     """
     config = data_dir.read_config()
     ca: CertificateAuthority = load_ca(data_dir.ca_dir, ca_passphrase)
-    database = database_for(data_dir, database_url)
-    database.check_schema()
+    database = database_for(data_dir, database_url, pool)
+    try:
+        database.check_schema()
+    except BaseException:
+        database.dispose()
+        raise
+    if public_base_url is None:
+        public_base_url = (
+            config.public_base_url
+            if public_port is None
+            else f"https://{_url_host(config.primary_name)}:{public_port}"
+        )
     return ServiceContext(
         database=database,
         ca=ca,
         token_hmac_key=data_dir.read_token_hmac_key(),
-        public_base_url=(
-            config.public_base_url
-            if public_port is None
-            else f"https://{_url_host(config.primary_name)}:{public_port}"
-        ),
+        public_base_url=public_base_url,
         resolver=NameResolver(hosts_file),
     )
 
@@ -278,4 +313,10 @@ def ca_pem(context: ServiceContext) -> str:
     return context.ca.certificate.public_bytes(Encoding.PEM).decode("ascii")
 
 
-__all__ += ["ca_pem", "issue_server_certificate", "write_certificate"]
+__all__ += [
+    "ca_pem",
+    "database_for",
+    "database_url_for",
+    "issue_server_certificate",
+    "write_certificate",
+]
