@@ -106,7 +106,8 @@ def fresh_database_url() -> str | None:
             connection.execute(text(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE_DATABASE}"))
     finally:
         engine.dispose()
-    url = normalize_database_url(TEST_DATABASE_URL).set(database=name)
+    # The form a user would write, which hostca maps to its psycopg driver.
+    url = normalize_database_url(TEST_DATABASE_URL).set(drivername="postgresql", database=name)
     return url.render_as_string(hide_password=False)
 
 

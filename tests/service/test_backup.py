@@ -22,6 +22,9 @@ from hostca.service.server_setup import InitRequest, initialize_server, open_con
 from conftest import PrimaryServer, init_server, start_server, stop_server
 from e2e_helpers import openssl_csr
 
+# These servers are initialized in this process, on SQLite.
+pytestmark = pytest.mark.sqlite_only
+
 PASSPHRASE = "backup passphrase for tests"
 # Cheaper than the default (n = 2**17), so that the many archives below are quick.
 FAST_SCRYPT = ScryptParameters(log2_n=12, r=8, p=1)
