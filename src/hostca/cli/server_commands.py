@@ -336,6 +336,53 @@ def migrate(data_dir: Path | None, database_url: str | None) -> None:
     click.echo(f"Database schema: {before or 'empty'} -> {after}.")
 
 
+@server.command("move-database")
+@click.option("--data-dir", type=click.Path(path_type=Path), help=DATA_DIR_HELP)
+@click.option(
+    "--to",
+    "target_url",
+    required=True,
+    help="URL of the empty database to move to, such as postgresql://hostca@db.example.com/hostca.",
+)
+@click.option(
+    "--ca-passphrase-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="File with the CA key passphrase (env HOSTCA_CA_PASSPHRASE_FILE).",
+)
+@json_option
+def move_database(
+    data_dir: Path | None, target_url: str, ca_passphrase_file: Path | None, as_json: bool
+) -> None:
+    """Copy the server's database into an empty one, such as PostgreSQL, and switch to it.
+
+    Stop the server first. The copy is one transaction, its audit chain is verified,
+    and only then does the data directory name the new database. The old database
+    stays as it was.
+    """
+    from hostca.datadir import DataDir
+    from hostca.service.database_move import MoveRequest, move_database
+
+    settings = _settings(data_dir, ca_passphrase_file=ca_passphrase_file)
+    layout = DataDir(settings.data_dir)
+    config = layout.read_config()
+    with layout.lock_for_server():
+        result = move_database(
+            MoveRequest(
+                data_dir=settings.data_dir,
+                target_url=target_url,
+                ca_passphrase=_ca_passphrase(settings, config.ca_key_encrypted),
+            )
+        )
+    data = {"from": result.source, "to": result.target, "rows": result.rows}
+    emit(
+        data,
+        as_json,
+        f"Moved {sum(result.rows.values())} rows from {result.source} to {result.target}; "
+        f"the audit chain of {result.events} events is intact. "
+        f"Start the server as before: hostca server run --data-dir {settings.data_dir}",
+    )
+
+
 def _backup_passphrase(passphrase_file: Path | None, *, confirm: bool) -> str:
     from hostca.cli.password_files import read_password_file
 

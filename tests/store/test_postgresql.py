@@ -1,0 +1,224 @@
+"""The PostgreSQL backend: URLs, schema checks, locks under concurrency, and moving from SQLite."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic import command
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+
+from hostca.core.errors import ConflictError, InvalidRequestError
+from hostca.datadir import DataDir
+from hostca.service.audit_service import verify_events
+from hostca.service.crl_service import publish_crl
+from hostca.service.server_setup import InitRequest, initialize_server, open_context
+from hostca.store.database import (
+    Database,
+    SchemaMismatchError,
+    is_transient_error,
+    normalize_database_url,
+)
+from hostca.store.leader_lock import AdvisoryLeaderLock, FileLeaderLock
+
+from conftest import HOSTCA, fresh_database_url, start_server, stop_server
+
+postgresql = pytest.mark.postgresql_only
+
+
+def test_database_url_chooses_psycopg() -> None:
+    url = normalize_database_url("postgresql://hostca@db.example.test:5433/hostca")
+    assert url.drivername == "postgresql+psycopg"
+    assert normalize_database_url("postgres://db.example.test/x").drivername == "postgresql+psycopg"
+    assert normalize_database_url("sqlite:////var/lib/hostca/hostca.db").drivername == "sqlite"
+
+
+@pytest.mark.parametrize("url", ["mysql://hostca@db/hostca", "not a url"])
+def test_database_url_other_backend_rejected(url: str) -> None:
+    with pytest.raises(InvalidRequestError) as raised:
+        normalize_database_url(url)
+    assert raised.value.code == "database_url_invalid"
+
+
+def test_file_leader_lock_admits_one(tmp_path: Path) -> None:
+    first, second = (
+        FileLeaderLock(tmp_path / "leader.lock"),
+        FileLeaderLock(tmp_path / "leader.lock"),
+    )
+    assert first.try_acquire() is True
+    assert second.try_acquire() is False
+    first.release()
+    assert second.try_acquire() is True
+    second.release()
+
+
+@pytest.fixture
+def database() -> Iterator[Database]:
+    url = fresh_database_url()
+    assert url is not None
+    database = Database(url)
+    yield database
+    database.dispose()
+
+
+@postgresql
+def test_schema_older_and_newer_refused(database: Database) -> None:
+    database.check_schema()
+    with database.engine.begin() as connection:
+        command.downgrade(database._alembic_config(connection), "0002")
+    with pytest.raises(SchemaMismatchError, match=r"older than .* run 'hostca server migrate'"):
+        database.check_schema()
+
+    database.upgrade()
+    with database.engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    with pytest.raises(SchemaMismatchError, match="9999, which this hostca does not know"):
+        database.check_schema()
+
+
+@postgresql
+def test_advisory_leader_lock_admits_one(database: Database) -> None:
+    first, second = AdvisoryLeaderLock(database), AdvisoryLeaderLock(database)
+    try:
+        assert first.try_acquire() is True
+        assert first.try_acquire() is True
+        assert second.try_acquire() is False
+        first.release()
+        assert second.try_acquire() is True
+    finally:
+        first.release()
+        second.release()
+
+
+@postgresql
+def test_deadlock_is_transient(database: Database) -> None:
+    with database.engine.begin() as connection:
+        connection.execute(text("CREATE TABLE pair (id integer PRIMARY KEY)"))
+        connection.execute(text("INSERT INTO pair VALUES (1), (2)"))
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def lock_both(first: int, second: int) -> None:
+        try:
+            with database.engine.begin() as connection:
+                connection.execute(
+                    text("SELECT id FROM pair WHERE id = :id FOR UPDATE"), {"id": first}
+                )
+                barrier.wait()
+                connection.execute(
+                    text("SELECT id FROM pair WHERE id = :id FOR UPDATE"), {"id": second}
+                )
+        except OperationalError as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=lock_both, args=pair) for pair in ((1, 2), (2, 1))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(errors) == 1
+    assert is_transient_error(errors[0])
+    assert not is_transient_error(ValueError("not a database error"))
+
+
+@pytest.fixture
+def initialized(tmp_path: Path) -> Path:
+    url = fresh_database_url()
+    data_dir = tmp_path / "data"
+    initialize_server(InitRequest(data_dir=data_dir, name="primary.example.test", database_url=url))
+    return data_dir
+
+
+@postgresql
+def test_init_refuses_database_in_use(initialized: Path, tmp_path: Path) -> None:
+    url = json.loads((initialized / "server.json").read_text())["database_url"]
+    with pytest.raises(ConflictError) as raised:
+        initialize_server(InitRequest(data_dir=tmp_path / "second", database_url=url))
+    assert raised.value.code == "database_not_empty"
+    assert not any((tmp_path / "second").iterdir())
+
+
+@postgresql
+def test_concurrent_crls_numbered_in_order(initialized: Path) -> None:
+    # Two contexts stand for two replicas: each has its own engine and pool.
+    contexts = [
+        open_context(DataDir(initialized), ca_passphrase=None, database_url=None) for _ in range(2)
+    ]
+    numbers: list[int] = []
+    lock = threading.Lock()
+
+    def publish(index: int) -> None:
+        for _ in range(5):
+            crl = publish_crl(contexts[index % 2])
+            with lock:
+                numbers.append(crl.crl_number)
+
+    threads = [threading.Thread(target=publish, args=(i,)) for i in range(6)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(numbers) == list(range(min(numbers), min(numbers) + 30))
+        count, breaks = verify_events(contexts[0])
+        assert count > 0
+        assert breaks == []
+    finally:
+        for context in contexts:
+            context.database.dispose()
+
+
+@postgresql
+def test_move_sqlite_primary_to_postgresql(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    initialize_server(
+        InitRequest(
+            data_dir=data_dir,
+            name="localhost",
+            alt_names=("127.0.0.1",),
+            admin_password="correct-horse-battery-staple",
+        )
+    )
+    url = fresh_database_url()
+    assert url is not None
+
+    moved = subprocess.run(
+        [HOSTCA, "server", "move-database", "--data-dir", str(data_dir), "--to", url, "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    assert moved.returncode == 0, moved.stderr
+    rows = json.loads(moved.stdout)["rows"]
+    assert rows["hosts"] == 1
+    assert rows["users"] == 1
+    assert json.loads((data_dir / "server.json").read_text())["database_url"] == url
+
+    again = subprocess.run(
+        [HOSTCA, "server", "move-database", "--data-dir", str(data_dir), "--to", url],
+        capture_output=True,
+        text=True,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    assert again.returncode != 0
+    assert "already the server's database" in again.stderr
+
+    # The server runs on the copy, and new rows get IDs after the copied ones.
+    server = start_server(data_dir, tmp_path / "server.log")
+    try:
+        answer = server.admin(
+            "POST",
+            "/api/v1/users",
+            json={"name": "auditor-1", "role": "auditor", "password": "another long password"},
+        )
+        assert answer.status_code == 201, answer.text
+        assert server.admin("GET", "/api/v1/audit/verify").json()["intact"] is True
+    finally:
+        stop_server(server)
