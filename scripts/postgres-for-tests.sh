@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Run a command against a throw-away PostgreSQL server, for the test suite:
 #   scripts/postgres-for-tests.sh .venv/bin/pytest -n 2
-# Installs PostgreSQL from Debian's packages when it is missing (as root), starts it
-# as an unprivileged user in a temporary directory on a free loopback port, runs the
-# command with HOSTCA_TEST_DATABASE_URL naming the server's maintenance database, and
-# then stops the server and removes its directory. Exits with the command's status.
+# When PostgreSQL is missing, the script installs it from Debian's packages (as
+# root). It starts the server as an unprivileged user in a temporary directory, on
+# a free loopback port. The command runs with HOSTCA_TEST_DATABASE_URL naming the
+# server's maintenance database. Afterwards the script stops the server, removes
+# its directory and exits with the command's status.
 set -euo pipefail
 
 find_bindir() {

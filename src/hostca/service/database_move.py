@@ -90,6 +90,6 @@ def _check_move(source: Database, target: Database) -> None:
     source.check_schema()
     if not target.is_empty():
         raise ConflictError(
-            f"{target.url_for_display}: already holds a hostca domain; give an empty database.",
+            f"{target.url_for_display}: already contains a hostca domain; give an empty database.",
             code="database_not_empty",
         )

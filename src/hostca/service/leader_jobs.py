@@ -19,7 +19,7 @@ def run_periodic_jobs(context: ServiceContext, crl_max_age: timedelta) -> Publis
 
     Returns the CRL it published, if any. Each refresh also drops the certificates
     that expired since the last CRL. Tokens need no job: a token past its
-    valid-until time is refused at use and stays listed until 'hostca token cleanup'.
+    valid-until time is rejected at use and stays listed until 'hostca token cleanup'.
     """
     crl = refresh_crl(context, crl_max_age)
     close_ended_auto_reissue_windows(context)

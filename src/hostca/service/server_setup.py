@@ -90,7 +90,7 @@ def database_for(
 def _check_database_empty(database: Database) -> None:
     if not database.is_empty():
         raise ConflictError(
-            f"{database.url_for_display}: already holds a hostca domain; to add a replica, "
+            f"{database.url_for_display}: already contains a hostca domain; to add a replica, "
             "restore a backup of an existing server into a new data directory instead "
             "(docs/replicas.md).",
             code="database_not_empty",

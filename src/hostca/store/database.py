@@ -153,6 +153,11 @@ def _head_revision() -> str:
     return head
 
 
+@functools.cache
+def _known_revisions() -> frozenset[str]:
+    return frozenset(rev.revision for rev in ScriptDirectory(str(MIGRATIONS_DIR)).walk_revisions())
+
+
 class Database:
     """One database, reached through a SQLAlchemy engine."""
 
@@ -231,9 +236,7 @@ class Database:
             return
         if current is None:
             message = f"the database at {self.url_for_display} has no hostca schema; run 'hostca server init' first."
-        elif current in {
-            rev.revision for rev in ScriptDirectory(str(MIGRATIONS_DIR)).walk_revisions()
-        }:
+        elif current in _known_revisions():
             message = (
                 f"the database schema is at revision {current}, older than {head} that this "
                 "hostca needs; run 'hostca server migrate' first."
@@ -246,15 +249,23 @@ class Database:
         raise SchemaMismatchError(message, details={"current": current, "expected": head})
 
     def check_ready(self) -> None:
-        """Raise ``UnavailableError`` unless the database answers and has this code's schema."""
+        """Raise ``UnavailableError`` unless the database answers with a schema this code can use.
+
+        A revision this code does not know comes from a newer hostca that migrated the
+        database during a rolling upgrade. A running server keeps serving then, so it
+        stays ready, while ``check_schema`` keeps it from starting.
+        """
         try:
-            self.check_schema()
+            current = self.current_revision()
         except DBAPIError as error:
             raise UnavailableError(
                 f"{self.url_for_display}: the database does not answer "
                 f"({type(error.orig or error).__name__}); check that it runs and is reachable.",
                 code="database_unavailable",
             ) from None
+        if current is not None and current not in _known_revisions():
+            return
+        self.check_schema()
 
     @property
     def url_for_display(self) -> str:

@@ -40,7 +40,9 @@ class AdvisoryLeaderLock:
     """``pg_try_advisory_lock`` held on a dedicated connection outside the pool."""
 
     def __init__(self, database: Database) -> None:
-        # TCP keepalives let a partitioned leader notice that its connection is gone.
+        # TCP keepalives in both directions: the server releases the lock of a leader
+        # whose machine died within about 25 s, instead of Linux's default of about
+        # two hours, and a partitioned leader notices that it lost the lock.
         self.engine = create_engine(
             database.url,
             poolclass=NullPool,
@@ -51,6 +53,8 @@ class AdvisoryLeaderLock:
                 "keepalives_idle": 10,
                 "keepalives_interval": 5,
                 "keepalives_count": 3,
+                "options": "-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 "
+                "-c tcp_keepalives_count=3",
             },
         )
         self.connection: Connection | None = None
@@ -68,13 +72,13 @@ class AdvisoryLeaderLock:
         except DBAPIError:
             return False
         try:
-            taken = connection.execute(
+            acquired = connection.execute(
                 text("SELECT pg_try_advisory_lock(:key)"), {"key": advisory_lock_key(LEADER_LOCK)}
             ).scalar_one()
         except DBAPIError:
             connection.close()
             return False
-        if not taken:
+        if not acquired:
             connection.close()
             return False
         self.connection = connection
@@ -114,7 +118,7 @@ class FileLeaderLock:
 
 
 def leader_lock_for(database: Database, lock_file: Path) -> LeaderLock:
-    """The leader lock of ``database``: advisory on PostgreSQL, ``lock_file`` on SQLite."""
+    """Return the leader lock of ``database``: advisory on PostgreSQL, ``lock_file`` on SQLite."""
     if database.is_sqlite:
         return FileLeaderLock(lock_file)
     return AdvisoryLeaderLock(database)

@@ -144,12 +144,13 @@ def open_server_context(spec: ServerSpec) -> ServiceContext:
 class LeaderJobs:
     """Take part in the leader election, and as leader publish CRLs and run the periodic jobs.
 
-    Every process checks the election a few times per CRL interval. A new leader
+    Every process checks the election four times per CRL interval. A new leader
     publishes a CRL at once, and then whenever the newest CRL would be older than
     the interval at the next check. So a CRL is never older than one interval
-    while a leader runs, and a follower takes over within two intervals of the
-    last CRL when the leader dies. Every process, leader or not, publishes a new
-    CRL after a revocation it made, before the revocation request returns.
+    while a leader runs. When the leader dies, a follower takes over within a
+    quarter of an interval after the database releases the leader's lock, and
+    publishes at once. Every process, leader or not, publishes a new CRL after a
+    revocation it made, before the revocation request returns.
     """
 
     CHECKS_PER_INTERVAL = 4
