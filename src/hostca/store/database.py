@@ -121,7 +121,7 @@ def lock_for_transaction(connection: Connection, name: str) -> None:
 
 
 def advisory_lock_key(name: str) -> int:
-    """The signed 64-bit key of PostgreSQL advisory locks named ``name``."""
+    """Return the signed 64-bit key of the PostgreSQL advisory lock named ``name``."""
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
