@@ -7,9 +7,10 @@ database instead, see ``hostca.service.domain_settings``.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["DEFAULT_PORT", "ServerSettings", "default_data_dir"]
@@ -58,7 +59,6 @@ class ServerSettings(BaseSettings):
     )
     public_base_url: str | None = Field(
         default=None,
-        pattern=r"^https://[^/?#\s]+$",
         description=(
             "https://HOST[:PORT] that hosts reach the server at, such as a load balancer's; it goes "
             "into the CRL distribution point of issued certificates. Default: the primary name "
@@ -81,3 +81,10 @@ class ServerSettings(BaseSettings):
         default=None,
         description="A file in the /etc/hosts format that the medium security level reads before DNS.",
     )
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _check_public_base_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"https://[^/?#\s]+", value):
+            raise ValueError("give https://HOST or https://HOST:PORT, with no path")
+        return value

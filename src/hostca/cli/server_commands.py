@@ -43,10 +43,21 @@ def _read_secret_file(path: Path | None, what: str) -> bytes | None:
 
 
 def _settings(data_dir: Path | None, **overrides: object) -> ServerSettings:
+    from pydantic import ValidationError
+
     values = {k: v for k, v in overrides.items() if v is not None}
     if data_dir is not None:
         values["data_dir"] = data_dir
-    return ServerSettings(**values)  # type: ignore[arg-type]
+    try:
+        return ServerSettings(**values)  # type: ignore[arg-type]
+    except ValidationError as error:
+        problem = error.errors()[0]
+        name = str(problem["loc"][0])
+        raise InvalidRequestError(
+            f"{problem['input']}: invalid {name.replace('_', '-')} ({problem['msg']}); correct "
+            f"--{name.replace('_', '-')} or HOSTCA_{name.upper()}.",
+            code="setting_invalid",
+        ) from None
 
 
 @click.group()
