@@ -354,3 +354,35 @@ def test_revocation_refused_by_every_worker(two_workers: PrimaryServer, tmp_path
     finally:
         for client in clients:
             client.close()
+
+
+def test_public_base_url_names_crl(tmp_path: Path) -> None:
+    init_server(tmp_path / "data", tmp_path)
+    server = start_server(
+        tmp_path / "data",
+        tmp_path / "server.log",
+        options=["--public-base-url", "https://ca.example.test:8443"],
+    )
+    try:
+        _key, certificate, _serial = enrol(server, tmp_path, "behind-balancer.example.test")
+    finally:
+        stop_server(server)
+    issued = x509.load_pem_x509_certificate(certificate.read_bytes())
+    points = issued.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+    urls = [name.value for point in points for name in point.full_name or []]
+    assert urls == ["https://ca.example.test:8443/api/v1/crl"]
+
+
+def test_public_base_url_with_path_rejected(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [HOSTCA, "server", "run", "--data-dir", str(tmp_path / "data"),
+         "--public-base-url", "https://ca.example.test/hostca"],
+        capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "hostca: error: https://ca.example.test/hostca: invalid public-base-url (Value error, give "
+        "https://HOST or https://HOST:PORT, with no path); correct --public-base-url or "
+        "HOSTCA_PUBLIC_BASE_URL."
+    ]
+    assert not (tmp_path / "data").exists()
