@@ -1,7 +1,7 @@
 """Two server replicas on one PostgreSQL database, and one server with two worker processes.
 
 Every replica is a real ``hostca server run`` process with a data directory of its
-own: replica B is restored from a backup of replica A, as docs/replicas.md tells.
+own. Replica B is restored from a backup of replica A, as docs/replicas.md describes.
 Waits poll with a generous bound and assert no duration.
 """
 
