@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from alembic import command
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
+from starlette.types import Receive, Scope, Send
 
 from hostca.core.errors import ConflictError, InvalidRequestError
 from hostca.datadir import DataDir
@@ -25,6 +28,7 @@ from hostca.store.database import (
     normalize_database_url,
 )
 from hostca.store.leader_lock import AdvisoryLeaderLock, FileLeaderLock
+from hostca.web.retry import MAX_ATTEMPTS, TransientRetryMiddleware
 
 from conftest import HOSTCA, fresh_database_url, start_server, stop_server
 
@@ -95,24 +99,21 @@ def test_advisory_leader_lock_admits_one(database: Database) -> None:
         second.release()
 
 
-@postgresql
-def test_deadlock_is_transient(database: Database) -> None:
+def deadlock(database: Database) -> OperationalError:
+    """Make two transactions lock two rows in opposite orders; return the error of the loser."""
     with database.engine.begin() as connection:
         connection.execute(text("CREATE TABLE pair (id integer PRIMARY KEY)"))
         connection.execute(text("INSERT INTO pair VALUES (1), (2)"))
     barrier = threading.Barrier(2)
-    errors: list[BaseException] = []
+    errors: list[OperationalError] = []
 
     def lock_both(first: int, second: int) -> None:
         try:
             with database.engine.begin() as connection:
-                connection.execute(
-                    text("SELECT id FROM pair WHERE id = :id FOR UPDATE"), {"id": first}
-                )
+                select_row = text("SELECT id FROM pair WHERE id = :id FOR UPDATE")
+                connection.execute(select_row, {"id": first})
                 barrier.wait()
-                connection.execute(
-                    text("SELECT id FROM pair WHERE id = :id FOR UPDATE"), {"id": second}
-                )
+                connection.execute(select_row, {"id": second})
         except OperationalError as error:
             errors.append(error)
 
@@ -122,8 +123,54 @@ def test_deadlock_is_transient(database: Database) -> None:
     for thread in threads:
         thread.join()
     assert len(errors) == 1
-    assert is_transient_error(errors[0])
+    return errors[0]
+
+
+@postgresql
+def test_deadlock_is_transient(database: Database) -> None:
+    assert is_transient_error(deadlock(database))
     assert not is_transient_error(ValueError("not a database error"))
+
+
+@postgresql
+def test_retry_middleware_runs_request_again(database: Database) -> None:
+    error = deadlock(database)
+    bodies: list[bytes] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        bodies.append((await receive())["body"])
+        if len(bodies) == 1:
+            raise error
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"done"})
+
+    async def post() -> httpx.Response:
+        transport = httpx.ASGITransport(app=TransientRetryMiddleware(app))
+        async with httpx.AsyncClient(transport=transport, base_url="http://hostca.test") as client:
+            return await client.post("/api/v1/enroll", content=b"the same body")
+
+    answer = asyncio.run(post())
+    assert answer.status_code == 200
+    assert bodies == [b"the same body", b"the same body"]
+
+
+@postgresql
+def test_retry_middleware_gives_up(database: Database) -> None:
+    error = deadlock(database)
+    attempts: list[int] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        attempts.append(len(attempts) + 1)
+        raise error
+
+    async def post() -> httpx.Response:
+        transport = httpx.ASGITransport(app=TransientRetryMiddleware(app))
+        async with httpx.AsyncClient(transport=transport, base_url="http://hostca.test") as client:
+            return await client.post("/api/v1/enroll", content=b"{}")
+
+    with pytest.raises(OperationalError):
+        asyncio.run(post())
+    assert attempts == list(range(1, MAX_ATTEMPTS + 1))
 
 
 @pytest.fixture
