@@ -336,6 +336,7 @@ def test_revocation_refused_by_every_worker(two_workers: PrimaryServer, tmp_path
     # Keep-alive connections, opened in parallel bursts so that a busy worker leaves
     # some to the other, until both workers serve at least one of them.
     clients: list[httpx.Client] = []
+    connection_workers: list[int | None] = []
     served_by: set[int | None] = set()
     deadline = time.monotonic() + WAIT_SECONDS
     try:
@@ -343,8 +344,14 @@ def test_revocation_refused_by_every_worker(two_workers: PrimaryServer, tmp_path
             while not set(workers) <= served_by and time.monotonic() < deadline:
                 for client, pid in pool.map(lambda _: connect(), range(8)):
                     clients.append(client)
+                    connection_workers.append(pid)
                     served_by.add(pid)
         assert set(workers) <= served_by, "the kernel never handed a connection to one worker"
+        leading = {
+            pid: client.get("/readyz").json()["leader"]
+            for client, pid in zip(clients, connection_workers, strict=True)
+        }
+        assert sorted(leading[pid] for pid in workers) == [False, True]
 
         revoke(two_workers, serial)
         for client in clients:

@@ -30,7 +30,7 @@ from hostca.store.database import (
 from hostca.store.leader_lock import AdvisoryLeaderLock, FileLeaderLock
 from hostca.web.retry import MAX_ATTEMPTS, TransientRetryMiddleware
 
-from conftest import HOSTCA, fresh_database_url, start_server, stop_server
+from conftest import HOSTCA, free_port, fresh_database_url, start_server, stop_server
 
 postgresql = pytest.mark.postgresql_only
 
@@ -269,3 +269,30 @@ def test_move_sqlite_primary_to_postgresql(tmp_path: Path) -> None:
         assert server.admin("GET", "/api/v1/audit/verify").json()["intact"] is True
     finally:
         stop_server(server)
+
+
+@postgresql
+def test_run_refuses_old_schema_until_migrated(initialized: Path) -> None:
+    database = Database(json.loads((initialized / "server.json").read_text())["database_url"])
+    try:
+        head = database.head_revision()
+        with database.engine.begin() as connection:
+            command.downgrade(database._alembic_config(connection), "0002")
+    finally:
+        database.dispose()
+
+    def hostca(*arguments: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [HOSTCA, "server", *arguments, "--data-dir", str(initialized)],
+            capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL, timeout=120,
+        )  # fmt: skip
+
+    refused = hostca("run", "--listen", f"127.0.0.1:{free_port()}")
+    assert refused.returncode != 0
+    assert refused.stderr.splitlines() == [
+        f"hostca: error: the database schema is at revision 0002, older than {head} that this "
+        "hostca needs; run 'hostca server migrate' first."
+    ]
+    migrated = hostca("migrate")
+    assert migrated.returncode == 0, migrated.stderr
+    assert migrated.stdout.strip() == f"Database schema: 0002 -> {head}."
