@@ -30,8 +30,10 @@ HOSTCA = str(Path(sys.executable).with_name("hostca"))
 ADMIN_PASSWORD = "correct-horse-battery-staple"
 TEST_DATABASE_URL = os.environ.get("HOSTCA_TEST_DATABASE_URL") or None
 TEMPLATE_DATABASE = "hostca_test_template"
-# Test directories whose tests use no database, so a PostgreSQL run leaves them out.
-DATABASE_FREE = ("core", "ca")
+# Test directories whose tests use no hostca database (the agent tests talk to a stand-in
+# primary, and the benchmarks start their own SQLite servers), so a PostgreSQL run
+# leaves them out.
+DATABASE_FREE = ("agent", "bench", "ca", "core")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
