@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install hostca with its test dependencies into .venv and run every check:
-# ruff, mypy and the whole pytest suite (unit, API and end-to-end tests).
+# ruff, mypy and the whole pytest suite (unit, API and end-to-end tests), first on
+# SQLite and then, for the tests that use a database, on a throw-away PostgreSQL.
 # Extra arguments go to pytest, e.g. scripts/test.sh -k renamed_host.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,4 +29,6 @@ python3 -m venv .venv
 .venv/bin/ruff check src tests
 .venv/bin/ruff format --check src tests
 .venv/bin/mypy
-exec .venv/bin/pytest -n 2 "$@"
+.venv/bin/pytest -n 2 "$@"
+# pytest exits with 5 when the arguments select no test that uses a database.
+scripts/postgres-for-tests.sh .venv/bin/pytest -n 2 "$@" || [ $? -eq 5 ]

@@ -1,4 +1,12 @@
-"""Shared fixtures: a real primary server process on a free loopback port."""
+"""Shared fixtures: a real primary server process on a free loopback port.
+
+With ``HOSTCA_TEST_DATABASE_URL`` set to a PostgreSQL server's maintenance database
+(``postgresql://USER@HOST:PORT/postgres``, as scripts/postgres-for-tests.sh sets
+it), every server that ``init_server`` creates gets a fresh PostgreSQL database of
+its own, copied from a migrated template, instead of SQLite in its data directory.
+Tests that only make sense on one backend are marked ``sqlite_only`` or
+``postgresql_only``; tests that touch no database at all run on SQLite only.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +17,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +28,105 @@ import pytest
 
 HOSTCA = str(Path(sys.executable).with_name("hostca"))
 ADMIN_PASSWORD = "correct-horse-battery-staple"
+TEST_DATABASE_URL = os.environ.get("HOSTCA_TEST_DATABASE_URL") or None
+TEMPLATE_DATABASE = "hostca_test_template"
+# Test directories whose tests use no hostca database (the agent tests talk to a stand-in
+# primary, and the benchmarks start their own SQLite servers), so a PostgreSQL run
+# leaves them out.
+DATABASE_FREE = ("agent", "bench", "ca", "core")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run each test on the backends it concerns: ``HOSTCA_TEST_DATABASE_URL`` picks the run."""
+    keep, drop = [], []
+    tests_root = Path(__file__).parent
+    for item in items:
+        relative = item.path.relative_to(tests_root)
+        if TEST_DATABASE_URL is None:
+            unwanted = item.get_closest_marker("postgresql_only") is not None
+        else:
+            unwanted = (
+                item.get_closest_marker("sqlite_only") is not None
+                or relative.parts[0] in DATABASE_FREE
+            )
+        (drop if unwanted else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def _admin_engine() -> Any:
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
+    from hostca.store.database import normalize_database_url
+
+    assert TEST_DATABASE_URL is not None
+    return create_engine(
+        normalize_database_url(TEST_DATABASE_URL), isolation_level="AUTOCOMMIT", poolclass=NullPool
+    )
+
+
+def _ensure_template(connection: Any) -> None:
+    """Create the migrated template database once, whichever test process comes first."""
+    from sqlalchemy import text
+
+    from hostca.store.database import Database, advisory_lock_key, normalize_database_url
+
+    key = {"key": advisory_lock_key(TEMPLATE_DATABASE)}
+    connection.execute(text("SELECT pg_advisory_lock(:key)"), key)
+    try:
+        exists = connection.execute(
+            text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": TEMPLATE_DATABASE}
+        ).first()
+        if exists is None:
+            connection.execute(text(f"CREATE DATABASE {TEMPLATE_DATABASE}"))
+            assert TEST_DATABASE_URL is not None
+            url = normalize_database_url(TEST_DATABASE_URL).set(database=TEMPLATE_DATABASE)
+            template = Database(url.render_as_string(hide_password=False))
+            try:
+                template.upgrade()
+            finally:
+                template.dispose()
+    finally:
+        connection.execute(text("SELECT pg_advisory_unlock(:key)"), key)
+
+
+def fresh_database_url() -> str | None:
+    """Create an empty, migrated PostgreSQL database and return its URL; None on SQLite runs."""
+    if TEST_DATABASE_URL is None:
+        return None
+    from sqlalchemy import text
+
+    from hostca.store.database import normalize_database_url
+
+    name = f"hostca_test_{uuid.uuid4().hex[:16]}"
+    engine = _admin_engine()
+    try:
+        with engine.connect() as connection:
+            _ensure_template(connection)
+            connection.execute(text(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE_DATABASE}"))
+    finally:
+        engine.dispose()
+    # The form a user would write, which hostca maps to its psycopg driver.
+    url = normalize_database_url(TEST_DATABASE_URL).set(drivername="postgresql", database=name)
+    return url.render_as_string(hide_password=False)
+
+
+def execute_sql(data_dir: Path, statements: Sequence[str]) -> None:
+    """Run SQL statements in one transaction on the database of a data directory."""
+    from sqlalchemy import text
+
+    from hostca.datadir import DataDir
+    from hostca.service.server_setup import database_for
+
+    database = database_for(DataDir(data_dir), None)
+    try:
+        with database.transaction() as connection:
+            for statement in statements:
+                connection.execute(text(statement))
+    finally:
+        database.dispose()
 
 
 def free_port() -> int:
@@ -79,15 +187,34 @@ class PrimaryServer:
         return self.log_path.read_text(errors="replace")
 
 
+def query_rows(data_dir: Path, query: str) -> list[tuple[Any, ...]]:
+    """Return the rows of a query on the database of a data directory."""
+    from sqlalchemy import text
+
+    from hostca.datadir import DataDir
+    from hostca.service.server_setup import database_for
+
+    database = database_for(DataDir(data_dir), None)
+    try:
+        with database.engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(text(query))]
+    finally:
+        database.dispose()
+
+
 def init_server(
     data_dir: Path,
     tmp: Path,
     extra_args: tuple[str, ...] = (),
     env: dict[str, str] | None = None,
 ) -> None:
-    """Run ``hostca server init`` for localhost; ``extra_args`` go to init as further options."""
+    """Run ``hostca server init`` for localhost, on a fresh PostgreSQL database in PostgreSQL runs.
+
+    ``extra_args`` go to init as further options.
+    """
     password_file = tmp / "admin-password"
     password_file.write_text(ADMIN_PASSWORD + "\n")
+    database_url = fresh_database_url()
     subprocess.run(
         [
             HOSTCA,
@@ -103,6 +230,7 @@ def init_server(
             "::1",
             "--admin-password-file",
             str(password_file),
+            *(["--database-url", database_url] if database_url else []),
             *extra_args,
         ],
         check=True,
@@ -120,10 +248,11 @@ def raise_rate_limit(data_dir: Path) -> None:
     """
     from datetime import UTC, datetime
 
+    from hostca.datadir import DataDir
+    from hostca.service.server_setup import database_for
     from hostca.store import setting_records
-    from hostca.store.database import Database, sqlite_url
 
-    database = Database(sqlite_url(data_dir / "hostca.db"))
+    database = database_for(DataDir(data_dir), None)
     try:
         with database.transaction() as connection:
             setting_records.write_setting(
@@ -134,12 +263,24 @@ def raise_rate_limit(data_dir: Path) -> None:
 
 
 def start_server(
-    data_dir: Path, log_path: Path, env: dict[str, str] | None = None
+    data_dir: Path,
+    log_path: Path,
+    env: dict[str, str] | None = None,
+    options: Sequence[str] = (),
 ) -> PrimaryServer:
     port = free_port()
     log = log_path.open("wb")
     process = subprocess.Popen(
-        [HOSTCA, "server", "run", "--data-dir", str(data_dir), "--listen", f"127.0.0.1:{port}"],
+        [
+            HOSTCA,
+            "server",
+            "run",
+            "--data-dir",
+            str(data_dir),
+            "--listen",
+            f"127.0.0.1:{port}",
+            *options,
+        ],
         stdout=log,
         stderr=subprocess.STDOUT,
         env={**os.environ, **(env or {})},

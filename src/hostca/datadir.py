@@ -47,6 +47,8 @@ class ServerConfig:
     primary_host_id: str
     public_base_url: str
     ca_key_encrypted: bool
+    # The database given to 'hostca server init'; None is SQLite in the data directory.
+    database_url: str | None = None
     schema: int = 1
     extra: dict[str, str] = field(default_factory=dict)
     ca_key_uri: str | None = None
@@ -88,11 +90,17 @@ class DataDir:
     def lock_file(self) -> Path:
         return self.root / "server.lock"
 
+    @property
+    def leader_lock_file(self) -> Path:
+        """Locked by the worker process that runs the periodic jobs (SQLite only)."""
+        return self.root / "leader.lock"
+
     def lock_for_server(self) -> IO[str]:
         """Take the data directory's server lock, held while the returned file stays open.
 
         Two servers on one data directory would both publish CRLs and write SQLite at
-        once; the second one is stopped here instead.
+        once; the second one is stopped here instead. The worker processes of one
+        server do not take this lock: the supervising process holds it for them.
         """
         stream = self.lock_file.open("a+")
         try:

@@ -7,9 +7,10 @@ database instead, see ``hostca.service.domain_settings``.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
@@ -56,7 +57,39 @@ class ServerSettings(BaseSettings):
         default=f"0.0.0.0:{DEFAULT_PORT}", description="Address and port of the HTTPS listener."
     )
     database_url: str | None = Field(
-        default=None, description="SQLAlchemy URL; the default is SQLite in the data directory."
+        default=None,
+        description=(
+            "Database URL, such as postgresql://hostca@db.example.com/hostca; the default is the "
+            "URL that 'hostca server init' recorded, else SQLite in the data directory."
+        ),
+    )
+    database_pool_size: int = Field(
+        default=5, ge=1, le=100, description="PostgreSQL connections each worker keeps open."
+    )
+    database_max_overflow: int = Field(
+        default=10,
+        ge=0,
+        le=100,
+        description="Further PostgreSQL connections each worker may open under load.",
+    )
+    workers: int = Field(
+        default=1, ge=1, le=64, description="Worker processes that share the HTTPS listener."
+    )
+    public_base_url: str | None = Field(
+        default=None,
+        description=(
+            "https://HOST[:PORT] that hosts reach the server at, such as a load balancer's; it goes "
+            "into the CRL distribution point of issued certificates. Default: the primary name "
+            "and the listen port."
+        ),
+    )
+    crl_interval_seconds: float | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "Seconds between the leader's CRL refreshes and periodic jobs; the default is the "
+            "domain setting crl-refresh-minutes. Meant for tests."
+        ),
     )
     ca_passphrase_file: Path | None = Field(
         default=None, description="File holding the CA key passphrase."
@@ -77,3 +110,10 @@ class ServerSettings(BaseSettings):
         default=None,
         description="A file in the /etc/hosts format that the medium security level reads before DNS.",
     )
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _check_public_base_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"https://[^/?#\s]+", value):
+            raise ValueError("give https://HOST or https://HOST:PORT, with no path")
+        return value

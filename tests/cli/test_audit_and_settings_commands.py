@@ -5,14 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
-from conftest import PrimaryServer, init_server, start_server, stop_server
+from conftest import PrimaryServer, execute_sql, init_server, start_server, stop_server
 
 if TYPE_CHECKING:
     from cli.conftest import HostcaCli
@@ -177,8 +176,9 @@ def test_verify_broken_chain_fails(
 ) -> None:
     cli = cli_for(tampered_server)
     assert cli.login("--ca-file", str(tampered_server.ca_file)).returncode == 0
-    with sqlite3.connect(tampered_server.data_dir / "hostca.db") as database:
-        database.execute("UPDATE audit_events SET actor = 'mallory' WHERE sequence = 2")
+    execute_sql(
+        tampered_server.data_dir, ["UPDATE audit_events SET actor = 'mallory' WHERE sequence = 2"]
+    )
 
     result = cli.run("audit", "verify")
 

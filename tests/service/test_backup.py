@@ -22,6 +22,9 @@ from hostca.service.server_setup import InitRequest, initialize_server, open_con
 from conftest import PrimaryServer, init_server, start_server, stop_server
 from e2e_helpers import openssl_csr
 
+# These servers are initialized in this process, on SQLite.
+pytestmark = pytest.mark.sqlite_only
+
 PASSPHRASE = "backup passphrase for tests"
 # Cheaper than the default (n = 2**17), so that the many archives below are quick.
 FAST_SCRYPT = ScryptParameters(log2_n=12, r=8, p=1)
@@ -279,18 +282,27 @@ def test_backup_short_passphrase_rejected(data_dir: Path, tmp_path: Path) -> Non
     assert not out.exists()
 
 
-def test_backup_external_database_rejected(data_dir: Path, tmp_path: Path) -> None:
+def test_backup_of_external_database_holds_files_only(data_dir: Path, tmp_path: Path) -> None:
+    # A server on PostgreSQL: the archive carries what a further replica needs, and
+    # PostgreSQL's own tools back up the database.
     out = tmp_path / "external.hcab"
     request = BackupRequest(
         data_dir=data_dir,
         out=out,
         passphrase=PASSPHRASE,
         database_url="postgresql://hostca@localhost/hostca",
+        scrypt=FAST_SCRYPT,
     )
-    with pytest.raises(InvalidRequestError) as raised:
-        create_backup(request)
-    assert raised.value.code == "backup_unsupported"
-    assert not out.exists()
+    result = create_backup(request)
+    assert "hostca.db" not in result.files
+    assert {"server.json", "ca/ca.key.pem", "secrets/token-hmac.key"} <= set(result.files)
+
+    restored = tmp_path / "replica"
+    restore_backup(out, restored, PASSPHRASE)
+    assert not (restored / "hostca.db").exists()
+    assert (restored / "ca" / "ca.key.pem").read_bytes() == (
+        data_dir / "ca" / "ca.key.pem"
+    ).read_bytes()
 
 
 def test_backup_uninitialized_dir_rejected(tmp_path: Path) -> None:

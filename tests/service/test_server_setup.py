@@ -18,6 +18,9 @@ from hostca.store.database import SchemaMismatchError
 
 from conftest import HOSTCA, free_port, start_server, stop_server
 
+# These servers are initialized in this process, on SQLite.
+pytestmark = pytest.mark.sqlite_only
+
 
 def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)

@@ -9,6 +9,9 @@ import pytest
 
 from hostca.store.sqlite_snapshot import SnapshotFailedError, check_integrity, snapshot_database
 
+# SQLite's backup API; PostgreSQL has its own tools.
+pytestmark = pytest.mark.sqlite_only
+
 
 def wal_database(path: Path) -> sqlite3.Connection:
     connection = sqlite3.connect(path, isolation_level=None)

@@ -15,7 +15,7 @@ from hostca.service.context import ServiceContext
 from hostca.service.server_setup import open_context
 from hostca.store.tables import api_keys
 
-from conftest import PrimaryServer
+from conftest import TEST_DATABASE_URL, PrimaryServer, query_rows
 
 pytestmark = pytest.mark.e2e
 
@@ -88,7 +88,10 @@ def test_api_key_value_shown_once(primary_server: PrimaryServer) -> None:
     entry = next(item for item in listed if item["name"] == "shown-once")
     assert "value" not in entry
     assert value not in str(listed)
-    assert value.encode() not in (primary_server.data_dir / "hostca.db").read_bytes()
+    if TEST_DATABASE_URL is None:
+        assert value.encode() not in (primary_server.data_dir / "hostca.db").read_bytes()
+    else:
+        assert value not in str(query_rows(primary_server.data_dir, "SELECT * FROM api_keys"))
 
 
 def test_api_key_use_is_attributed(primary_server: PrimaryServer) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import CRLEntryExtensionOID
 
-from conftest import PrimaryServer, init_server, start_server, stop_server
+from conftest import PrimaryServer, execute_sql, init_server, start_server, stop_server
 from e2e_helpers import openssl_csr
 
 pytestmark = pytest.mark.e2e
@@ -61,9 +60,7 @@ def test_intact_chain_verifies(fresh_server: PrimaryServer) -> None:
 )
 def test_tampering_is_detected(fresh_server: PrimaryServer, statements: list[str]) -> None:
     make_events(fresh_server, 5)
-    with sqlite3.connect(fresh_server.data_dir / "hostca.db") as database:
-        for statement in statements:
-            database.execute(statement)
+    execute_sql(fresh_server.data_dir, statements)
 
     result = verify(fresh_server)
     assert result["intact"] is False

@@ -23,6 +23,11 @@ DATA_DIR_HELP = (
     "else ~/.local/share/hostca; env HOSTCA_DATA_DIR)."
 )
 
+DATABASE_URL_HELP = (
+    "Database URL: postgresql://USER@HOST:PORT/DATABASE for PostgreSQL. The default is the URL "
+    "that 'hostca server init' recorded, else SQLite in the data directory (env HOSTCA_DATABASE_URL)."
+)
+
 
 def _read_secret_file(path: Path | None, what: str) -> bytes | None:
     if path is None:
@@ -39,10 +44,21 @@ def _read_secret_file(path: Path | None, what: str) -> bytes | None:
 
 
 def _settings(data_dir: Path | None, **overrides: object) -> ServerSettings:
+    from pydantic import ValidationError
+
     values = {k: v for k, v in overrides.items() if v is not None}
     if data_dir is not None:
         values["data_dir"] = data_dir
-    return ServerSettings(**values)  # type: ignore[arg-type]
+    try:
+        return ServerSettings(**values)  # type: ignore[arg-type]
+    except ValidationError as error:
+        problem = error.errors()[0]
+        name = str(problem["loc"][0])
+        raise InvalidRequestError(
+            f"{problem['input']}: invalid {name.replace('_', '-')} ({problem['msg']}); correct "
+            f"--{name.replace('_', '-')} or HOSTCA_{name.upper()}.",
+            code="setting_invalid",
+        ) from None
 
 
 @click.group()
@@ -125,6 +141,7 @@ def server() -> None:
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
     help="The private key (PEM) of --import-ca-cert.",
 )
+@click.option("--database-url", help=DATABASE_URL_HELP)
 @json_option
 def init(
     data_dir: Path | None,
@@ -140,9 +157,14 @@ def init(
     pkcs11_module: Path | None,
     import_ca_cert: Path | None,
     import_ca_key: Path | None,
+    database_url: str | None,
     as_json: bool,
 ) -> None:
-    """Create the CA, the database, the server's own certificate and the first administrator."""
+    """Create the CA, the database, the server's own certificate and the first administrator.
+
+    With --database-url, the database must be empty; the URL is recorded in the
+    data directory, so later commands need not repeat it.
+    """
     from hostca.service.server_setup import InitRequest, initialize_server
 
     if (import_ca_cert is None) != (import_ca_key is None):
@@ -155,7 +177,9 @@ def init(
             "--ca-pin-file and --pkcs11-module reach a CA key in an HSM; give --ca-key-uri too.",
             code="invalid_request",
         )
-    settings = _settings(data_dir, ca_pin_file=ca_pin_file, pkcs11_module=pkcs11_module)
+    settings = _settings(
+        data_dir, ca_pin_file=ca_pin_file, pkcs11_module=pkcs11_module, database_url=database_url
+    )
     password = _read_secret_file(admin_password_file, "administrator password")
     result = initialize_server(
         InitRequest(
@@ -261,12 +285,29 @@ def _pkcs11_login(settings: ServerSettings) -> Pkcs11Login:
     type=click.Choice(["debug", "info", "warning", "error"]),
     help="Logging level (default info).",
 )
+@click.option("--database-url", help=DATABASE_URL_HELP)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    help="Worker processes that share the listener (default 1; env HOSTCA_WORKERS).",
+)
+@click.option(
+    "--public-base-url",
+    help=(
+        "https://HOST[:PORT] that hosts reach this server at, such as a load balancer's; it goes "
+        "into the CRL distribution point of issued certificates (default: the primary name and "
+        "the listen port; env HOSTCA_PUBLIC_BASE_URL)."
+    ),
+)
 def run(
     data_dir: Path | None,
     listen: str | None,
     ca_passphrase_file: Path | None,
     ca_pin_file: Path | None,
     log_level: str | None,
+    database_url: str | None,
+    workers: int | None,
+    public_base_url: str | None,
 ) -> None:
     """Run the primary server: HTTPS REST API with optional client certificates.
 
@@ -276,8 +317,15 @@ def run(
     127.0.0.1 and ::1; use 'hostca server init' first to choose other names.
     """
     from hostca.datadir import DataDir
-    from hostca.service.server_setup import InitRequest, initialize_server, open_context
-    from hostca.web.server import check_address_free, configure_logging, parse_listen, serve
+    from hostca.service.server_setup import InitRequest, initialize_server
+    from hostca.store.database import PoolLimits
+    from hostca.web.server import (
+        ServerSpec,
+        check_address_free,
+        configure_logging,
+        open_server_context,
+        serve,
+    )
 
     settings = _settings(
         data_dir,
@@ -285,6 +333,9 @@ def run(
         ca_passphrase_file=ca_passphrase_file,
         ca_pin_file=ca_pin_file,
         log_level=log_level,
+        database_url=database_url,
+        workers=workers,
+        public_base_url=public_base_url,
     )
     configure_logging(settings.log_level)
     check_address_free(settings.listen)
@@ -307,20 +358,27 @@ def run(
     layout.check_private_permissions()
     config = layout.read_config()
     with layout.lock_for_server():
-        context = open_context(
-            layout,
-            ca_passphrase=_ca_passphrase(settings, config.ca_key_encrypted),
+        spec = ServerSpec(
+            data_dir=settings.data_dir,
+            listen=settings.listen,
             database_url=settings.database_url,
+            ca_passphrase=_ca_passphrase(settings, config.ca_key_encrypted),
             hosts_file=settings.hosts_file,
-            public_port=parse_listen(settings.listen)[1],
+            public_base_url=settings.public_base_url,
+            pool=PoolLimits(settings.database_pool_size, settings.database_max_overflow),
+            crl_interval_seconds=settings.crl_interval_seconds,
+            log_level=settings.log_level,
+            workers=settings.workers,
             pkcs11_login=_pkcs11_login(settings) if config.ca_key_uri else None,
         )
+        context = open_server_context(spec)
+        worker_note = f", {spec.workers} workers" if spec.workers > 1 else ""
         click.echo(
             f"hostca primary server {config.primary_name} listening on https://{settings.listen} "
-            f"(data directory {settings.data_dir}); press Ctrl+C to stop.",
+            f"(data directory {settings.data_dir}{worker_note}); press Ctrl+C to stop.",
             err=True,
         )
-        serve(context, layout, settings.listen)
+        serve(context, spec)
 
 
 def _default_alt_names() -> tuple[str, ...]:
@@ -332,18 +390,73 @@ def _default_alt_names() -> tuple[str, ...]:
 
 @server.command("migrate")
 @click.option("--data-dir", type=click.Path(path_type=Path), help=DATA_DIR_HELP)
-def migrate(data_dir: Path | None) -> None:
-    """Apply database migrations up to the schema of this hostca version."""
+@click.option("--database-url", help=DATABASE_URL_HELP)
+def migrate(data_dir: Path | None, database_url: str | None) -> None:
+    """Apply database migrations up to the schema of this hostca version.
+
+    With replicas on one database, run it once, from any replica's data directory.
+    """
     from hostca.datadir import DataDir
     from hostca.service.server_setup import database_for
 
-    settings = _settings(data_dir)
+    settings = _settings(data_dir, database_url=database_url)
     layout = DataDir(settings.data_dir)
     layout.read_config()
     database = database_for(layout, settings.database_url)
-    before = database.current_revision()
-    database.upgrade()
-    click.echo(f"Database schema: {before or 'empty'} -> {database.current_revision()}.")
+    try:
+        before = database.current_revision()
+        database.upgrade()
+        after = database.current_revision()
+    finally:
+        database.dispose()
+    click.echo(f"Database schema: {before or 'empty'} -> {after}.")
+
+
+@server.command("move-database")
+@click.option("--data-dir", type=click.Path(path_type=Path), help=DATA_DIR_HELP)
+@click.option(
+    "--to",
+    "target_url",
+    required=True,
+    help="URL of the empty database to move to, such as postgresql://hostca@db.example.com/hostca.",
+)
+@click.option(
+    "--ca-passphrase-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="File with the CA key passphrase (env HOSTCA_CA_PASSPHRASE_FILE).",
+)
+@json_option
+def move_database(
+    data_dir: Path | None, target_url: str, ca_passphrase_file: Path | None, as_json: bool
+) -> None:
+    """Copy the server's database into an empty one, such as PostgreSQL, and switch to it.
+
+    Stop the server first. The copy is one transaction, its audit chain is verified,
+    and only then does the data directory name the new database. The old database
+    stays as it was.
+    """
+    from hostca.datadir import DataDir
+    from hostca.service.database_move import MoveRequest, move_database
+
+    settings = _settings(data_dir, ca_passphrase_file=ca_passphrase_file)
+    layout = DataDir(settings.data_dir)
+    config = layout.read_config()
+    with layout.lock_for_server():
+        result = move_database(
+            MoveRequest(
+                data_dir=settings.data_dir,
+                target_url=target_url,
+                ca_passphrase=_ca_passphrase(settings, config.ca_key_encrypted),
+            )
+        )
+    data = {"from": result.source, "to": result.target, "rows": result.rows}
+    emit(
+        data,
+        as_json,
+        f"Moved {sum(result.rows.values())} rows from {result.source} to {result.target}; "
+        f"the audit chain of {result.events} events is intact. "
+        f"Start the server as before: hostca server run --data-dir {settings.data_dir}",
+    )
 
 
 def _backup_passphrase(passphrase_file: Path | None, *, confirm: bool) -> str:

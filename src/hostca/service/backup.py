@@ -47,7 +47,8 @@ from hostca.core.errors import ConflictError, InvalidRequestError
 from hostca.core.fingerprints import fingerprint
 from hostca.datadir import DataDir, ServerConfig
 from hostca.service.context import utc_now
-from hostca.store.database import sqlite_url
+from hostca.service.server_setup import database_url_for
+from hostca.store.database import normalize_database_url, sqlite_url
 from hostca.store.sqlite_snapshot import SnapshotFailedError, check_integrity, snapshot_database
 
 __all__ = ["BackupRequest", "BackupResult", "RestoreResult", "create_backup", "restore_backup"]
@@ -63,7 +64,6 @@ _COPIED_DIRECTORIES = ("ca", "tls", "secrets")
 _REQUIRED = (
     MANIFEST,
     CONFIG,
-    DATABASE,
     f"ca/{CA_CERTIFICATE_FILE}",
     "tls/server.cert.pem",
     "tls/server.key.pem",
@@ -115,13 +115,14 @@ def create_backup(request: BackupRequest) -> BackupResult:
     _reject_existing_output(request.out)
     layout = DataDir(request.data_dir)
     config = layout.read_config()
-    _reject_external_database(layout, request.database_url)
+    embedded = _uses_embedded_database(layout, request.database_url)
 
     files = _collect_files(layout)
-    with tempfile.TemporaryDirectory(prefix="hostca-backup-") as staging:
-        snapshot = Path(staging) / DATABASE
-        snapshot_database(layout.database, snapshot)
-        files[DATABASE] = snapshot.read_bytes()
+    if embedded:
+        with tempfile.TemporaryDirectory(prefix="hostca-backup-") as staging:
+            snapshot = Path(staging) / DATABASE
+            snapshot_database(layout.database, snapshot)
+            files[DATABASE] = snapshot.read_bytes()
     _check_complete(layout, config, files)
 
     ca_certificate = x509.load_pem_x509_certificate(files[f"ca/{CA_CERTIFICATE_FILE}"])
@@ -135,6 +136,7 @@ def create_backup(request: BackupRequest) -> BackupResult:
         "primary_name": config.primary_name,
         "ca_sha256": ca_sha256,
         "files": names,
+        "database": "embedded" if embedded else "external",
     }
     files[MANIFEST] = json.dumps(manifest, indent=2).encode()
 
@@ -187,14 +189,10 @@ def _reject_existing_output(out: Path) -> None:
         )
 
 
-def _reject_external_database(layout: DataDir, database_url: str | None) -> None:
-    if database_url is not None and database_url != sqlite_url(layout.database):
-        raise InvalidRequestError(
-            "the server uses an external database (HOSTCA_DATABASE_URL); 'hostca server backup' "
-            "copies the embedded SQLite database only, so back that database up with its own "
-            "tools.",
-            code="backup_unsupported",
-        )
+def _uses_embedded_database(layout: DataDir, database_url: str | None) -> bool:
+    """Whether the server's database is the SQLite file in its data directory."""
+    url = normalize_database_url(database_url_for(layout, database_url))
+    return url == normalize_database_url(sqlite_url(layout.database))
 
 
 def _collect_files(layout: DataDir) -> dict[str, bytes]:
@@ -331,6 +329,9 @@ def _check_contents(files: dict[str, bytes]) -> tuple[dict[str, Any], ServerConf
         raise _damaged(f"manifest format {manifest.get('format')!r} is not {MANIFEST_FORMAT}")
     if manifest.get("ca_sha256") != fingerprint(certificate, "sha256"):
         raise _damaged("the CA certificate does not match the fingerprint in the manifest")
+    # Archives written before PostgreSQL support name no database and hold SQLite.
+    if manifest.get("database", "embedded") == "embedded" and DATABASE not in files:
+        raise _damaged(f"missing {DATABASE}")
     return manifest, config
 
 
@@ -348,10 +349,11 @@ def _install(files: dict[str, bytes], data_dir: Path) -> None:
         for name, content in files.items():
             if name != MANIFEST:
                 _write_private(staging / name, content)
-        try:
-            check_integrity(staging / DATABASE)
-        except SnapshotFailedError as error:
-            raise _damaged("its database fails the SQLite integrity check") from error
+        if DATABASE in files:
+            try:
+                check_integrity(staging / DATABASE)
+            except SnapshotFailedError as error:
+                raise _damaged("its database fails the SQLite integrity check") from error
 
         # rename(2) replaces an empty directory and fails on a non-empty one, so a
         # directory that filled up since the first check is not touched.

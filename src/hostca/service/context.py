@@ -10,7 +10,7 @@ from hostca.ca.keystore import CertificateAuthority
 from hostca.service.resolver import NameResolver
 from hostca.store.database import Database
 
-__all__ = ["Actor", "ServiceContext", "utc_now"]
+__all__ = ["Actor", "Leadership", "ServiceContext", "utc_now"]
 
 
 def utc_now() -> datetime:
@@ -35,6 +35,13 @@ class Actor:
 
 
 @dataclass
+class Leadership:
+    """Whether this process is the elected leader that runs the periodic jobs."""
+
+    is_leader: bool = False
+
+
+@dataclass
 class ServiceContext:
     """The shared state of one primary server process."""
 
@@ -46,6 +53,7 @@ class ServiceContext:
     resolver: NameResolver = field(default_factory=NameResolver)
     # Called after a revocation commits, so the CRL is regenerated at once.
     on_revocation: list[Callable[[], None]] = field(default_factory=list)
+    leadership: Leadership = field(default_factory=Leadership)
 
     def notify_revocation(self) -> None:
         for callback in self.on_revocation:

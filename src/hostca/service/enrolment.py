@@ -99,6 +99,7 @@ def reissue_required_message(name: str, owner: Row[Any]) -> str:
 
 def _host_for_authorization(connection: Connection, primary: str, now: datetime) -> str:
     """Return the host that a first certificate for ``primary`` belongs to, creating it if new."""
+    host_records.lock_name(connection, primary)
     owners = host_records.find_name_owners(connection, primary)
     for owner in owners:
         if owner.first_issued_at is not None:
@@ -135,6 +136,7 @@ def _host_for_reissue(connection: Connection, token: Row[Any], primary: str, now
     host = host_records.find_host(connection, host_id)
     if host is not None:
         check_not_primary_server(host)
+    host_records.lock_name(connection, primary)
     owners = host_records.find_name_owners(connection, primary)
     own = next((row for row in owners if row.host_id == host_id), None)
     if own is not None:
@@ -261,6 +263,7 @@ def _enroll(
 
 
 def _name_owner(connection: Connection, name: str, now: datetime) -> NameOwner | None:
+    host_records.lock_name(connection, name)
     owners = host_records.find_name_owners(connection, name)
     if not owners:
         return None

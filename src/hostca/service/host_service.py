@@ -108,6 +108,7 @@ def add_host(context: ServiceContext, actor: Actor, raw_name: str) -> dict[str, 
 def _check_name_free(
     connection: Connection, name: str, host_id: str | None, *, shared: bool = False
 ) -> None:
+    host_records.lock_name(connection, name)
     for owner in host_records.find_name_owners(connection, name):
         if owner.host_id == host_id:
             raise ConflictError(f"{name}: already a name of host {host_id}.", code="mapping_exists")

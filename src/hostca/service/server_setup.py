@@ -37,7 +37,7 @@ from hostca.service.resolver import NameResolver
 from hostca.service.user_service import create_user
 from hostca.settings import DEFAULT_PORT
 from hostca.store import host_records
-from hostca.store.database import Database, sqlite_url
+from hostca.store.database import Database, PoolLimits, sqlite_url
 
 __all__ = ["InitRequest", "InitResult", "initialize_server", "open_context"]
 
@@ -78,8 +78,49 @@ def _fqdn() -> str:
     return fqdn
 
 
-def database_for(data_dir: DataDir, database_url: str | None) -> Database:
-    return Database(database_url or sqlite_url(data_dir.database))
+def database_url_for(data_dir: DataDir, database_url: str | None) -> str:
+    """Return ``database_url``, else the URL recorded by 'hostca server init', else SQLite."""
+    if database_url:
+        return database_url
+    if data_dir.is_initialized():
+        recorded = data_dir.read_config().database_url
+        if recorded:
+            return recorded
+    return sqlite_url(data_dir.database)
+
+
+def database_for(
+    data_dir: DataDir, database_url: str | None, pool: PoolLimits | None = None
+) -> Database:
+    return Database(database_url_for(data_dir, database_url), pool)
+
+
+def _check_database_empty(database: Database) -> None:
+    if not database.is_empty():
+        raise ConflictError(
+            f"{database.url_for_display}: already contains a hostca domain; to add a replica, "
+            "restore a backup of an existing server into a new data directory instead "
+            "(docs/replicas.md).",
+            code="database_not_empty",
+        )
+
+
+# Host search walks name ranges in byte order ("web-0" to "web-1"), and its pages
+# are merged in Python's string order. Both hold only under the C collation.
+_BYTEWISE_COLLATIONS = frozenset({"C", "POSIX", "C.UTF-8", "C.utf8"})
+
+
+def check_database_collation(database: Database) -> None:
+    """Reject a PostgreSQL database whose collation does not compare text byte by byte."""
+    collation = database.collation()
+    if collation is not None and collation not in _BYTEWISE_COLLATIONS:
+        raise InvalidRequestError(
+            f"{database.url_for_display}: the database sorts text by the collation {collation}, "
+            "but hostca searches and pages names in byte order; create the database with "
+            "'createdb --locale=C --template=template0 NAME' (docs/replicas.md).",
+            code="database_collation_invalid",
+            details={"collation": collation},
+        )
 
 
 def initialize_server(request: InitRequest) -> InitResult:
@@ -120,10 +161,14 @@ def _initialize(request: InitRequest, data_dir: DataDir) -> InitResult:
     )
     now = utc_now()
 
-    # The CA first: without it nothing else can be signed.
     request.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     request.data_dir.chmod(0o700)
     notes: list[str] = []
+    database = database_for(data_dir, request.database_url)
+    _check_database_empty(database)
+    check_database_collation(database)
+
+    # The CA first: without it nothing else can be signed.
     if request.ca_key_uri is not None and request.pkcs11_login is not None:
         ca = _create_ca_in_token(
             request.ca_key_uri, request.pkcs11_login, request.key_type, data_dir, domain, now, notes
@@ -147,7 +192,6 @@ def _initialize(request: InitRequest, data_dir: DataDir) -> InitResult:
         )
     write_private_file(data_dir.token_hmac_key, secrets.token_bytes(32).hex().encode())
 
-    database = database_for(data_dir, request.database_url)
     database.upgrade()
     if data_dir.database.exists():
         data_dir.database.chmod(0o600)
@@ -192,6 +236,7 @@ def _initialize(request: InitRequest, data_dir: DataDir) -> InitResult:
         public_base_url=public_base_url,
         ca_key_encrypted=request.ca_passphrase is not None,
         ca_key_uri=request.ca_key_uri,
+        database_url=request.database_url,
     )
     data_dir.write_config(config)
     return InitResult(
@@ -327,26 +372,35 @@ def open_context(
     hosts_file: Path | None = None,
     public_port: int | None = None,
     pkcs11_login: Pkcs11Login | None = None,
+    public_base_url: str | None = None,
+    pool: PoolLimits | None = None,
 ) -> ServiceContext:
     """Load an initialized data directory into a service context.
 
-    ``public_port`` is the port this server listens on. It goes into the CRL
-    distribution point and CA issuers URLs of the certificates it issues.
+    The CRL distribution point and CA issuers URLs of the certificates it issues
+    start with ``public_base_url``, such as a load balancer's. Without it they name
+    the primary name and ``public_port``, the port this server listens on.
     ``pkcs11_login`` reaches the token when the CA key lives in an HSM.
     """
     config = data_dir.read_config()
     ca = _load_ca(data_dir, config, ca_passphrase, pkcs11_login)
-    database = database_for(data_dir, database_url)
-    database.check_schema()
+    database = database_for(data_dir, database_url, pool)
+    try:
+        database.check_schema()
+    except BaseException:
+        database.dispose()
+        raise
+    if public_base_url is None:
+        public_base_url = (
+            config.public_base_url
+            if public_port is None
+            else f"https://{_url_host(config.primary_name)}:{public_port}"
+        )
     return ServiceContext(
         database=database,
         ca=ca,
         token_hmac_key=data_dir.read_token_hmac_key(),
-        public_base_url=(
-            config.public_base_url
-            if public_port is None
-            else f"https://{_url_host(config.primary_name)}:{public_port}"
-        ),
+        public_base_url=public_base_url,
         resolver=NameResolver(hosts_file),
     )
 
@@ -373,4 +427,10 @@ def ca_pem(context: ServiceContext) -> str:
     return context.ca.certificate.public_bytes(Encoding.PEM).decode("ascii")
 
 
-__all__ += ["ca_pem", "issue_server_certificate", "write_certificate"]
+__all__ += [
+    "ca_pem",
+    "database_for",
+    "database_url_for",
+    "issue_server_certificate",
+    "write_certificate",
+]

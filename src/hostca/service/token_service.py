@@ -134,6 +134,7 @@ def create_token(
                 host_id = resolve_host_for_reissue(
                     connection, host=request.host, host_id=request.host_id
                 )
+            token_records.lock_token_name(connection, name)
             if token_records.find_live_token_by_name(connection, name) is not None:
                 raise ConflictError(
                     f"{name}: a token with this name exists; choose another name or delete it first.",

@@ -24,6 +24,7 @@ __all__ = [
     "insert_certificate",
     "insert_crl",
     "latest_crl",
+    "latest_crl_time",
     "list_certificates",
     "live_certificates_of_host",
     "mark_revoked",
@@ -146,3 +147,11 @@ def latest_crl(connection: Connection) -> Row[Any] | None:
     return connection.execute(
         select(crls).order_by(crls.c.crl_number.desc()).limit(1)
     ).one_or_none()
+
+
+def latest_crl_time(connection: Connection) -> datetime | None:
+    """Return the thisUpdate of the newest stored CRL, or None before the first."""
+    row = connection.execute(
+        select(crls.c.this_update).order_by(crls.c.crl_number.desc()).limit(1)
+    ).one_or_none()
+    return None if row is None else row.this_update

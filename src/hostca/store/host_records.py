@@ -9,18 +9,22 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, delete, func, insert, or_, select, update
 
+from hostca.store.database import lock_for_transaction
 from hostca.store.tables import host_names, hosts
 
 __all__ = [
+    "close_auto_reissue_window",
     "create_host",
     "delete_discovered_names",
     "delete_name",
     "find_host",
     "find_name_owners",
     "host_names_of",
+    "hosts_with_ended_auto_reissue",
     "insert_host",
     "insert_name",
     "list_hosts",
+    "lock_name",
     "names_of_hosts",
     "pending_names",
     "set_name_state",
@@ -62,8 +66,37 @@ def update_host(connection: Connection, host_id: str, **values: Any) -> None:
     connection.execute(update(hosts).where(hosts.c.host_id == host_id).values(**values))
 
 
+def hosts_with_ended_auto_reissue(connection: Connection, now: datetime) -> list[Row[Any]]:
+    return list(
+        connection.execute(
+            select(hosts).where(
+                hosts.c.auto_reissue_until.is_not(None), hosts.c.auto_reissue_until <= now
+            )
+        )
+    )
+
+
+def close_auto_reissue_window(connection: Connection, host_id: str, now: datetime) -> bool:
+    """Clear the host's auto-reissue window if it has ended; return whether this call did."""
+    result = connection.execute(
+        update(hosts)
+        .where(hosts.c.host_id == host_id, hosts.c.auto_reissue_until <= now)
+        .values(auto_reissue_until=None)
+    )
+    return result.rowcount == 1
+
+
 def find_host(connection: Connection, host_id: str) -> Row[Any] | None:
     return connection.execute(select(hosts).where(hosts.c.host_id == host_id)).one_or_none()
+
+
+def lock_name(connection: Connection, name: str) -> None:
+    """Keep other transactions from giving ``name`` to a host until this one ends.
+
+    Without it, two PostgreSQL transactions could each find the name free and
+    each give it to a host of their own.
+    """
+    lock_for_transaction(connection, f"hostca.name:{name}")
 
 
 def find_name_owners(

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
+from hostca.store.database import lock_for_transaction
 from hostca.store.tables import settings
 
 __all__ = ["read_settings", "write_setting"]
@@ -17,6 +18,8 @@ def read_settings(connection: Connection) -> dict[str, Any]:
 
 
 def write_setting(connection: Connection, key: str, value: Any, now: datetime) -> None:
+    # Two first writes of a key would otherwise both find no row and both insert one.
+    lock_for_transaction(connection, f"hostca.setting:{key}")
     result = connection.execute(
         update(settings).where(settings.c.key == key).values(value=value, updated_at=now)
     )

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, and_, delete, insert, or_, select, update
 
+from hostca.store.database import lock_for_transaction
 from hostca.store.tables import tokens
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "find_token_by_hash",
     "insert_token",
     "list_tokens",
+    "lock_token_name",
     "mark_token_deleted",
     "purge_unusable_tokens",
 ]
@@ -25,6 +27,11 @@ def insert_token(connection: Connection, **values: Any) -> int:
     primary_key = result.inserted_primary_key
     assert primary_key is not None
     return int(primary_key[0])
+
+
+def lock_token_name(connection: Connection, name: str) -> None:
+    """Keep other transactions from creating a token named ``name`` until this one ends."""
+    lock_for_transaction(connection, f"hostca.token:{name}")
 
 
 def find_token_by_hash(connection: Connection, value_hash: str) -> Row[Any] | None:

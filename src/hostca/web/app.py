@@ -11,6 +11,7 @@ from hostca.web.body_limit import BodyLimitMiddleware
 from hostca.web.console import install_console
 from hostca.web.problems import install_problem_handlers
 from hostca.web.responses import UtcJSONResponse
+from hostca.web.retry import TransientRetryMiddleware
 
 __all__ = ["create_app"]
 
@@ -27,6 +28,8 @@ def create_app(context: ServiceContext) -> FastAPI:
     )
     app.state.context = context
     install_problem_handlers(app)
+    # Starlette runs the middleware added last first: the body is limited, then replayed.
+    app.add_middleware(TransientRetryMiddleware)
     app.add_middleware(BodyLimitMiddleware)
     app.include_router(public_routes.router)
     app.include_router(host_routes.router)

@@ -10,6 +10,7 @@ import structlog
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hostca.core.errors import HostcaError
@@ -136,6 +137,12 @@ async def _http_error(request: Request, error: Exception) -> JSONResponse:
 
 
 async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
+    if isinstance(error, OperationalError):
+        # The database is unreachable or failing over; a later attempt may succeed.
+        log.error("database_unavailable", path=request.url.path, error=str(error.orig or error))
+        return problem_response(
+            503, "database_unavailable", "the database is not available; retry in a moment."
+        )
     log.exception("internal_error", path=request.url.path)
     return problem_response(
         500, "internal_error", "internal error; the server log has the details."

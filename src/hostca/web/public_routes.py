@@ -19,7 +19,19 @@ router = APIRouter()
 
 @router.get("/healthz", tags=["public"])
 def healthz() -> dict[str, str]:
+    """Liveness: the process answers, whatever the state of the database."""
     return {"status": "ok"}
+
+
+@router.get("/readyz", tags=["public"])
+def readyz(context: Context) -> dict[str, object]:
+    """Readiness: the database answers with this version's schema (503 otherwise).
+
+    ``leader`` tells whether this process runs the leader jobs: the scheduled CRL
+    and the periodic clean-ups.
+    """
+    context.database.check_ready()
+    return {"status": "ready", "leader": context.leadership.is_leader}
 
 
 @router.get("/api/v1/ca", tags=["public"], response_model=None)

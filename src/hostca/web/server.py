@@ -1,4 +1,12 @@
-"""Run the primary server: one HTTPS listener with optional client certificates."""
+"""Run the primary server: one HTTPS listener with optional client certificates.
+
+With ``workers`` above one, uvicorn's supervisor shares the listening socket with
+that many worker processes. Each worker opens its own service context, so that
+nothing but the database is shared: a revocation through one worker is refused by
+every other on its next request, because each request reads the certificate's row.
+One process among all workers and replicas is elected leader and runs the
+periodic jobs (``hostca.service.leader_jobs``).
+"""
 
 from __future__ import annotations
 
@@ -9,10 +17,14 @@ import socket
 import ssl
 import sys
 import threading
+from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import structlog
 import uvicorn
+from uvicorn.supervisors import Multiprocess
 
 from hostca.core.errors import InvalidRequestError, UnavailableError
 from hostca.core.fingerprints import fingerprint
@@ -20,10 +32,24 @@ from hostca.datadir import DataDir
 from hostca.service.context import ServiceContext
 from hostca.service.crl_service import publish_crl
 from hostca.service.domain_settings import load_domain_settings
+from hostca.service.leader_jobs import run_periodic_jobs
+from hostca.service.server_setup import open_context
+from hostca.store.database import PoolLimits
+from hostca.store.leader_lock import LeaderLock, leader_lock_for
 from hostca.web.app import create_app
 from hostca.web.tls_protocol import PeerCertificateProtocol
 
-__all__ = ["check_address_free", "configure_logging", "parse_listen", "serve"]
+if TYPE_CHECKING:
+    from hostca.ca.pkcs11_key import Pkcs11Login
+
+__all__ = [
+    "ServerSpec",
+    "check_address_free",
+    "configure_logging",
+    "open_server_context",
+    "parse_listen",
+    "serve",
+]
 
 # OpenSSL's X509_V_FLAG_NO_CHECK_TIME. The handshake then still checks the signature
 # chain, while the application checks validity times against the database and can
@@ -89,17 +115,64 @@ def check_address_free(listen: str) -> None:
             ) from None
 
 
-class CrlRefresher:
-    """Regenerate the CRL after every revocation and at least every ``crl_refresh_minutes``."""
+@dataclass(frozen=True)
+class ServerSpec:
+    """What a server process needs to open its service context; workers get a pickled copy."""
 
-    def __init__(self, context: ServiceContext) -> None:
+    data_dir: Path
+    listen: str
+    database_url: str | None = None
+    ca_passphrase: bytes | None = field(default=None, repr=False)
+    hosts_file: Path | None = None
+    public_base_url: str | None = None
+    pool: PoolLimits = field(default_factory=PoolLimits)
+    # Seconds between CRL refreshes; None follows the domain setting crl_refresh_minutes.
+    crl_interval_seconds: float | None = None
+    log_level: str = "info"
+    workers: int = 1
+    # Reaches the token when the CA key lives in an HSM; each worker logs in itself.
+    pkcs11_login: Pkcs11Login | None = field(default=None, repr=False)
+
+
+def open_server_context(spec: ServerSpec) -> ServiceContext:
+    return open_context(
+        DataDir(spec.data_dir),
+        ca_passphrase=spec.ca_passphrase,
+        database_url=spec.database_url,
+        hosts_file=spec.hosts_file,
+        public_port=parse_listen(spec.listen)[1],
+        public_base_url=spec.public_base_url,
+        pool=spec.pool,
+        pkcs11_login=spec.pkcs11_login,
+    )
+
+
+class LeaderJobs:
+    """Take part in the leader election, and as leader publish CRLs and run the periodic jobs.
+
+    Every process checks the election four times per CRL interval. A new leader
+    publishes a CRL at once, and then whenever the newest CRL would be older than
+    the interval at the next check. So a CRL is never older than one interval
+    while a leader runs. When the leader dies, a follower takes over within a
+    quarter of an interval after the database releases the leader's lock, and
+    publishes at once. Every process, leader or not, publishes a new CRL after a
+    revocation it made, before the revocation request returns.
+    """
+
+    CHECKS_PER_INTERVAL = 4
+
+    def __init__(
+        self, context: ServiceContext, lock: LeaderLock, interval_seconds: float | None = None
+    ) -> None:
         self.context = context
+        self.lock = lock
+        self.fixed_interval = interval_seconds
         self.stop_event = threading.Event()
-        self.lock = threading.Lock()
-        self.thread = threading.Thread(target=self._run, name="crl-refresher", daemon=True)
+        self.publish_lock = threading.Lock()
+        self.thread: threading.Thread | None = None
 
     def publish(self, trigger: str) -> None:
-        with self.lock:
+        with self.publish_lock:
             try:
                 crl = publish_crl(self.context)
             except Exception:
@@ -108,57 +181,128 @@ class CrlRefresher:
         log.info("crl_published", crl_number=crl.crl_number, entries=crl.entries, trigger=trigger)
 
     def _interval_seconds(self) -> float:
+        if self.fixed_interval is not None:
+            return self.fixed_interval
         with self.context.database.engine.connect() as connection:
             return load_domain_settings(connection).crl_refresh_minutes * 60.0
 
-    def _run(self) -> None:
-        while not self.stop_event.wait(self._interval_seconds()):
-            self.publish("schedule")
+    def check(self) -> float:
+        """Run one round of the election and, as leader, the jobs; return the seconds to the next."""
+        try:
+            interval = self._interval_seconds()
+            pause = interval / self.CHECKS_PER_INTERVAL
+            was_leader = self.context.leadership.is_leader
+            is_leader = self.context.leadership.is_leader = self.lock.try_acquire()
+            if is_leader != was_leader:
+                log.info("leadership_changed", leader=is_leader)
+            if is_leader and not was_leader:
+                self.publish("leader")
+            elif is_leader:
+                with self.publish_lock:
+                    crl = run_periodic_jobs(self.context, timedelta(seconds=interval - pause))
+                if crl is not None:
+                    log.info(
+                        "crl_published",
+                        crl_number=crl.crl_number,
+                        entries=crl.entries,
+                        trigger="schedule",
+                    )
+            return pause
+        except Exception:
+            log.exception("leader_jobs_failed")
+            return 5.0
+
+    def _run(self, pause: float) -> None:
+        while not self.stop_event.wait(pause):
+            pause = self.check()
 
     def start(self) -> None:
-        self.publish("start-up")
+        """Run the first round here, so that a leader has published before it serves."""
         self.context.on_revocation.append(lambda: self.publish("revocation"))
+        pause = self.check()
+        self.thread = threading.Thread(
+            target=self._run, args=(pause,), name="leader-jobs", daemon=True
+        )
         self.thread.start()
 
     def stop(self) -> None:
         self.stop_event.set()
+        self.lock.release()
+        self.context.leadership.is_leader = False
 
 
-def build_config(context: ServiceContext, data_dir: DataDir, listen: str) -> uvicorn.Config:
-    host, port = parse_listen(listen)
-    config = uvicorn.Config(
-        create_app(context),
+def start_leader_jobs(context: ServiceContext, spec: ServerSpec) -> LeaderJobs:
+    lock = leader_lock_for(context.database, DataDir(spec.data_dir).leader_lock_file)
+    jobs = LeaderJobs(context, lock, spec.crl_interval_seconds)
+    jobs.start()
+    return jobs
+
+
+def _tls_context(config: uvicorn.Config, default_factory: Any) -> ssl.SSLContext:
+    tls: ssl.SSLContext = default_factory()
+    tls.minimum_version = ssl.TLSVersion.TLSv1_2
+    # A TLS 1.2 client must not swap certificates in the middle of a connection.
+    tls.options |= ssl.OP_NO_RENEGOTIATION
+    tls.verify_flags |= VERIFY_NO_CHECK_TIME
+    return tls
+
+
+class HostcaConfig(uvicorn.Config):
+    """A uvicorn configuration whose app is built in the process that serves it.
+
+    A worker process gets this object pickled, without a context, and opens its
+    own service context and leader jobs when uvicorn loads the app.
+    """
+
+    def __init__(self, spec: ServerSpec, context: ServiceContext | None, **options: Any) -> None:
+        self.spec = spec
+        self.context = context
+        super().__init__("hostca.web.app:create_app", factory=True, **options)
+
+    def load_app(self) -> Any:
+        context = self.context
+        if context is None:
+            configure_logging(self.spec.log_level)
+            context = open_server_context(self.spec)
+            start_leader_jobs(context, self.spec)
+        return lambda: create_app(context)
+
+
+def build_config(
+    spec: ServerSpec, context: ServiceContext | None, data_dir: DataDir
+) -> HostcaConfig:
+    host, port = parse_listen(spec.listen)
+    return HostcaConfig(
+        spec,
+        context,
         host=host,
         port=port,
+        workers=spec.workers,
         http=PeerCertificateProtocol,
         loop="uvloop",
         ssl_certfile=str(data_dir.tls_certificate),
         ssl_keyfile=str(data_dir.tls_key),
         ssl_ca_certs=str(Path(data_dir.ca_dir) / "ca.cert.pem"),
         ssl_cert_reqs=ssl.CERT_OPTIONAL,
+        ssl_context_factory=_tls_context,
         log_config=None,
         access_log=False,
         server_header=False,
         timeout_graceful_shutdown=5,
     )
-    config.load()
-    tls = config.ssl
-    assert tls is not None
-    tls.minimum_version = ssl.TLSVersion.TLSv1_2
-    # A TLS 1.2 client must not swap certificates in the middle of a connection.
-    tls.options |= ssl.OP_NO_RENEGOTIATION
-    tls.verify_flags |= VERIFY_NO_CHECK_TIME
-    return config
 
 
-def serve(context: ServiceContext, data_dir: DataDir, listen: str) -> None:
-    """Serve until interrupted; log the start and the stop."""
-    config = build_config(context, data_dir, listen)
-    refresher = CrlRefresher(context)
-    refresher.start()
+def serve(context: ServiceContext, spec: ServerSpec) -> None:
+    """Serve until interrupted; log the start and the stop.
+
+    ``context`` is this process's, already checked. With one worker it serves the
+    requests; with more, the workers open their own and this process supervises.
+    """
+    data_dir = DataDir(spec.data_dir)
     log.info(
         "server_started",
-        listen=listen,
+        listen=spec.listen,
+        workers=spec.workers,
         data_dir=str(data_dir.root),
         database=context.database.url_for_display,
         ca_sha256=fingerprint(context.ca.certificate, "sha256"),
@@ -167,10 +311,18 @@ def serve(context: ServiceContext, data_dir: DataDir, listen: str) -> None:
     # for the handler that was installed before it. The default handler would end the
     # process before the cleanup below, so the handler here only notes the stop.
     previous = signal.signal(signal.SIGTERM, lambda _signal, _frame: None)
+    jobs = None
     try:
-        uvicorn.Server(config).run()
+        if spec.workers == 1:
+            jobs = start_leader_jobs(context, spec)
+            uvicorn.Server(build_config(spec, context, data_dir)).run()
+        else:
+            context.database.dispose()
+            config = build_config(spec, None, data_dir)
+            Multiprocess(config, sockets=[config.bind_socket()]).run()
     finally:
         signal.signal(signal.SIGTERM, previous)
-        refresher.stop()
+        if jobs is not None:
+            jobs.stop()
         context.database.dispose()
-        log.info("server_stopped", listen=listen)
+        log.info("server_stopped", listen=spec.listen)
