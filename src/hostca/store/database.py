@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -164,6 +165,12 @@ class Database:
     def __init__(self, url: str, pool: PoolLimits | None = None) -> None:
         self.url = normalize_database_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        # SQLite lets one writer in at a time, and a waiting writer polls with
+        # sleeps (busy_timeout), so the lock can sit unused between a commit and the
+        # next poll. Writers of this process queue on this lock instead and go in
+        # one after another. Re-entrant, so that a nested transaction fails in
+        # SQLite as before rather than waiting here forever.
+        self._write_queue: threading.RLock | None = threading.RLock() if self.is_sqlite else None
         if self.is_sqlite:
             # Pooled connections skip opening the file and the PRAGMAs on every use.
             # The pool hands a connection to one thread at a time, so sharing it
@@ -193,10 +200,18 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
         """Yield a connection inside one transaction that commits on success."""
-        with self.engine.connect() as connection:
+        with self._queued_for_write(), self.engine.connect() as connection:
             connection.execution_options(**{WRITE_OPTION: True})
             with connection.begin():
                 yield connection
+
+    @contextmanager
+    def _queued_for_write(self) -> Iterator[None]:
+        if self._write_queue is None:
+            yield
+            return
+        with self._write_queue:
+            yield
 
     def dispose(self) -> None:
         self.engine.dispose()
