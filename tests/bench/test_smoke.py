@@ -15,7 +15,7 @@ import pytest
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 PARTS = ("self", "enroll", "renew", "startup", "core", "cfssl")
-# crl and search are run by their own scripts, with other commands in their reports.
+# crl, search and stale are run by their own scripts, with other commands in their reports.
 
 
 @pytest.fixture(scope="module")
@@ -86,13 +86,18 @@ def test_output_names_pinned_cores(smoke_run: tuple[Path, Path, str]) -> None:
     assert "load generator on core 1" in stdout
 
 
-def test_crl_and_search_parts(smoke_run: tuple[Path, Path, str]) -> None:
+def test_script_parts(smoke_run: tuple[Path, Path, str]) -> None:
     results_dir, markdown, _ = smoke_run
     crl = json.loads((results_dir / "crl.json").read_text())
     assert [size["entries"] for size in crl["sizes"]] == [1_000]
     assert crl["command"] == "python bench/crl_scale.py --smoke"
     search = json.loads((results_dir / "host_search.json").read_text())
     assert search["hosts"] == 1_000
+    stale = json.loads((results_dir / "stale.json").read_text())
+    assert stale["workers"] == 2
+    assert stale["stale_answers"] == 0
+    assert stale["refused_after_revocation"] > 0
     text = markdown.read_text()
     assert "## CRL generation" in text
+    assert "## Stale answers after revocation, 2 workers" in text
     assert "## Host search with 1,000 hosts" in text
