@@ -23,12 +23,22 @@ from hostca.service.domain_settings import load_domain_settings
 from hostca.web.app import create_app
 from hostca.web.tls_protocol import PeerCertificateProtocol
 
-__all__ = ["check_address_free", "configure_logging", "parse_listen", "serve"]
+__all__ = [
+    "TLS12_CIPHERS",
+    "build_config",
+    "check_address_free",
+    "configure_logging",
+    "parse_listen",
+    "serve",
+]
 
 # OpenSSL's X509_V_FLAG_NO_CHECK_TIME. The handshake then still checks the signature
 # chain, while the application checks validity times against the database and can
 # return "certificate_expired" instead of a bare handshake failure.
 VERIFY_NO_CHECK_TIME = 0x200000
+# TLS 1.2 cipher suites: ECDHE key exchange with an AEAD cipher only, so no CBC mode
+# and no finite-field DHE. TLS 1.3 keeps OpenSSL's default suites, which are all AEAD.
+TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
 
 log = structlog.get_logger("hostca.server")
 
@@ -136,6 +146,7 @@ def build_config(context: ServiceContext, data_dir: DataDir, listen: str) -> uvi
         ssl_keyfile=str(data_dir.tls_key),
         ssl_ca_certs=str(Path(data_dir.ca_dir) / "ca.cert.pem"),
         ssl_cert_reqs=ssl.CERT_OPTIONAL,
+        ssl_ciphers=TLS12_CIPHERS,
         log_config=None,
         access_log=False,
         server_header=False,
