@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from starlette.testclient import TestClient
 
 from hostca.datadir import DataDir
 from hostca.service.api_key_service import create_api_key
@@ -94,3 +95,19 @@ def test_problem_check_rejects_plain_errors() -> None:
     ]:
         with pytest.raises(AssertionError):
             check_answer(status, content_type, body, "bad")
+
+
+@pytest.mark.parametrize("path", ["/api/v1/hosts", "/api/v1/certificates", "/api/v1/audit"])
+def test_offset_past_sqlite_integer(admin_key: str, path: str) -> None:
+    """Regression: an offset past SQLite's 64-bit INTEGER was a 500 internal_error."""
+    with TestClient(APP, base_url="https://testserver") as client:
+        response = client.get(
+            path,
+            params={"offset": "9888500636859465728"},
+            headers={"authorization": f"Bearer {admin_key}"},
+        )
+
+    assert response.status_code == 422
+    assert response.headers["content-type"] == PROBLEM_TYPE
+    assert response.json()["code"] == "invalid_request"
+    assert response.json()["errors"][0]["loc"] == ["query", "offset"]
