@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -40,8 +41,9 @@ from conftest import init_server
 
 PROBLEM_TYPE = "application/problem+json"
 CSR_MAX_CHARACTERS = 64 * 1024
+# HOSTCA_FUZZ_EXAMPLES sets a deeper run, such as 500, for a search by hand.
 FUZZ = settings(
-    max_examples=60,
+    max_examples=int(os.environ.get("HOSTCA_FUZZ_EXAMPLES", "60")),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

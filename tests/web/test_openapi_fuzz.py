@@ -11,6 +11,7 @@ document too. Examples are bounded per operation.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,7 +29,8 @@ from hostca.web.app import create_app
 
 from conftest import init_server
 
-MAX_EXAMPLES = 30
+# HOSTCA_FUZZ_EXAMPLES sets a deeper run, such as 500, for a search by hand.
+MAX_EXAMPLES = int(os.environ.get("HOSTCA_FUZZ_EXAMPLES", "30"))
 # Unguessable, so that generated DELETE /api/v1/apikeys/{name} calls leave it alone.
 ADMIN_KEY_NAME = "schemathesis-admin-c2f81a"
 PROBLEM_TYPE = "application/problem+json"
