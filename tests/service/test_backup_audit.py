@@ -56,7 +56,7 @@ def test_backup_and_restore_are_audited(data_dir: Path, tmp_path: Path) -> None:
     archive_sha256 = hashlib.sha256(out.read_bytes()).hexdigest()
     source = events(data_dir / "hostca.db")
     restored = events(tmp_path / "restored" / "hostca.db")
-    # The backup's event follows the snapshot, so the archive holds the events before it.
+    # The backup's event follows the snapshot, so the archive contains the events before it.
     assert source[:-1] == before
     assert restored[:-1] == before
     backup_event, restore_event = source[-1], restored[-1]

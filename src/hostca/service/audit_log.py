@@ -25,7 +25,7 @@ _rejection_repeats = RepeatCounter()
 
 
 class AuditClock(Protocol):
-    """What appending an event needs of a service context: its clock.
+    """The part of a service context that appending an event needs: its clock.
 
     Commands that run beside the server without a full context, such as backup and
     restore, pass an object with a clock alone.
