@@ -82,7 +82,7 @@ def still_a_csr(text: str) -> bool:
     try:
         csr = x509.load_pem_x509_csr(text.encode("utf-8", "surrogatepass"))
         return csr.is_signature_valid
-    except (ValueError, UnicodeError, UnsupportedAlgorithm):
+    except (ValueError, UnicodeError, UnsupportedAlgorithm, x509.InvalidVersion):
         return False
 
 
