@@ -102,7 +102,10 @@ class DataDir:
         once; the second one is stopped here instead. The worker processes of one
         server do not take this lock: the supervising process holds it for them.
         """
-        stream = self.lock_file.open("a+")
+        # Mode 0600 whatever the umask, like every other file hostca writes here.
+        descriptor = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+        os.fchmod(descriptor, 0o600)
+        stream = os.fdopen(descriptor, "a+")
         try:
             fcntl.flock(stream.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -19,7 +19,7 @@ from hostca.service.audit_service import verify_events
 from hostca.service.backup import BackupRequest, create_backup, restore_backup
 from hostca.service.server_setup import InitRequest, initialize_server, open_context
 
-from conftest import PrimaryServer, init_server, start_server, stop_server
+from conftest import PrimaryServer, fresh_database_url, init_server, start_server, stop_server
 from e2e_helpers import openssl_csr
 
 # These servers are initialized in this process, on SQLite.
@@ -30,7 +30,7 @@ PASSPHRASE = "backup passphrase for tests"
 FAST_SCRYPT = ScryptParameters(log2_n=12, r=8, p=1)
 
 # Tables whose rows a restored primary must have unchanged.
-COMPARED_TABLES = ("hosts", "host_names", "certificates", "tokens", "audit_events", "users")
+COMPARED_TABLES = ("hosts", "host_names", "certificates", "tokens", "users")
 
 
 def mode(path: Path) -> int:
@@ -41,6 +41,18 @@ def table_rows(database: Path, table: str) -> list[tuple[object, ...]]:
     connection = sqlite3.connect(database)
     try:
         return sorted(connection.execute(f"SELECT * FROM {table}").fetchall(), key=repr)  # noqa: S608 -- table names come from COMPARED_TABLES
+    finally:
+        connection.close()
+
+
+def audit_rows(database: Path) -> list[tuple[object, ...]]:
+    """The audit events as (sequence, category, action, ...), in chain order."""
+    connection = sqlite3.connect(database)
+    try:
+        return connection.execute(
+            "SELECT sequence, category, action, actor, target, details, event_hash "
+            "FROM audit_events ORDER BY sequence"
+        ).fetchall()
     finally:
         connection.close()
 
@@ -152,6 +164,13 @@ def test_round_trip_keeps_identity(running_primary: PrimaryServer, tmp_path: Pat
     assert copy.tls_key.read_bytes() == source.tls_key.read_bytes()
     for table in COMPARED_TABLES:
         assert table_rows(copy.database, table) == table_rows(source.database, table), table
+    # Each side's chain ends in its own event: the backup's on the source, the restore's
+    # on the copy (tests/service/test_backup_audit.py checks those).
+    assert audit_rows(copy.database)[:-1] == audit_rows(source.database)[:-1]
+    assert [audit_rows(db)[-1][2] for db in (source.database, copy.database)] == [
+        "backup",
+        "restore",
+    ]
     names = [row[2] for row in table_rows(copy.database, "host_names")]
     assert "kept-alias.example.test" in names
 
@@ -282,15 +301,18 @@ def test_backup_short_passphrase_rejected(data_dir: Path, tmp_path: Path) -> Non
     assert not out.exists()
 
 
+@pytest.mark.postgresql_only
 def test_backup_of_external_database_holds_files_only(data_dir: Path, tmp_path: Path) -> None:
     # A server on PostgreSQL: the archive carries what a further replica needs, and
-    # PostgreSQL's own tools back up the database.
+    # PostgreSQL's own tools back up the database. The backup event goes into it.
     out = tmp_path / "external.hcab"
+    database_url = fresh_database_url()
+    assert database_url is not None
     request = BackupRequest(
         data_dir=data_dir,
         out=out,
         passphrase=PASSPHRASE,
-        database_url="postgresql://hostca@localhost/hostca",
+        database_url=database_url,
         scrypt=FAST_SCRYPT,
     )
     result = create_backup(request)

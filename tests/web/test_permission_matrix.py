@@ -127,6 +127,7 @@ CASES = [
     RouteCase(
         "POST", "/api/v1/users/{name}/disable", "user.manage", "/api/v1/users/nobody/disable"
     ),
+    RouteCase("POST", "/api/v1/users/{name}/enable", "user.manage", "/api/v1/users/nobody/enable"),
     RouteCase(
         "POST",
         "/api/v1/users/{name}/password",

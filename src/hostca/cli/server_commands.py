@@ -498,7 +498,8 @@ def backup(data_dir: Path | None, out: Path, passphrase_file: Path | None, as_js
     The server may keep running: the database is copied with SQLite's backup API,
     as of one commit. The CA key is copied as stored, so an encrypted CA key still
     needs its own passphrase after a restore. A CA key in an HSM is left out, as it
-    never leaves the token. Keep the archive off this machine.
+    never leaves the token. Keep the archive off this machine. The backup is
+    recorded as a 'backup' audit event with the archive's SHA-256.
     """
     from hostca.service.backup import BackupRequest, create_backup
 
@@ -550,7 +551,8 @@ def restore(archive: Path, data_dir: Path, passphrase_file: Path | None, as_json
     """Restore a primary server from an archive of 'hostca server backup'.
 
     The archive is decrypted and checked in full before anything is written, so a
-    wrong passphrase or a damaged archive leaves the data directory as it was.
+    wrong passphrase or a damaged archive leaves the data directory as it was. The
+    restored audit log ends with a 'restore' event.
     """
     from hostca.service.backup import restore_backup
 

@@ -1,4 +1,4 @@
-"""``hostca user``: add, list, disable administrators and set their passwords.
+"""``hostca user``: add, list, disable and enable administrators and set their passwords.
 
 The server checks every rule (roles, password length, the last security-admin),
 so these commands only read passwords, send requests and print responses. A password is
@@ -29,7 +29,7 @@ _FILE_OPTION_HELP = (
 
 @click.group("user")
 def user() -> None:
-    """Add, list and disable administrators, and set their passwords."""
+    """Add, list, disable and enable administrators, and set their passwords."""
 
 
 @user.command("add")
@@ -85,12 +85,24 @@ def _list_text(users: list[dict[str, Any]]) -> str:
 @click.argument("name")
 @json_option
 def disable(name: str, as_json: bool) -> None:
-    """Disable the administrator NAME and end its sessions at once."""
+    """Disable the administrator NAME, end its sessions and stop its API keys at once."""
     from hostca.cli.session import admin_client, path_segment
 
     with admin_client() as client:
         result = client.post_json(f"/api/v1/users/{path_segment(name)}/disable")
     emit(result, as_json, f"Disabled user {result['name']}.")
+
+
+@user.command("enable")
+@click.argument("name")
+@json_option
+def enable(name: str, as_json: bool) -> None:
+    """Enable the disabled administrator NAME again; its API keys work again."""
+    from hostca.cli.session import admin_client, path_segment
+
+    with admin_client() as client:
+        result = client.post_json(f"/api/v1/users/{path_segment(name)}/enable")
+    emit(result, as_json, f"Enabled user {result['name']}; it logs in anew.")
 
 
 @user.command("passwd")

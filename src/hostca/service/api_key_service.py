@@ -1,7 +1,9 @@
 """API keys: long-lived bearer credentials for scripts, each with a role and an expiry.
 
 A request made with a key acts as ``apikey:<name>`` with the key's role, so its
-audit events name the key. A key is independent of the user who created it.
+audit events name the key. The key's role is its own, but the key belongs to the
+user who created it (directly, or through the keys it was created with): while that
+user is disabled, the key is rejected.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row
+from sqlalchemy import Connection, Row
 
 from hostca.core.api_keys import (
     MAX_API_KEY_LIFETIME,
@@ -24,7 +26,7 @@ from hostca.core.tokens import parse_duration
 from hostca.service.audit_log import append_event, audit_rejection, record_failure
 from hostca.service.context import Actor, ServiceContext
 from hostca.service.user_service import ROLES, AdminIdentity
-from hostca.store import api_key_records
+from hostca.store import api_key_records, user_records
 
 __all__ = [
     "CreatedApiKey",
@@ -44,8 +46,11 @@ class CreatedApiKey:
     value: str
 
 
+API_KEY_ACTOR_PREFIX = "apikey:"
+
+
 def api_key_actor_name(name: str) -> str:
-    return f"apikey:{name}"
+    return f"{API_KEY_ACTOR_PREFIX}{name}"
 
 
 def _state(key: Row[Any], now: datetime) -> str:
@@ -157,6 +162,37 @@ def revoke_api_key(context: ServiceContext, actor: Actor, name: str) -> dict[str
     return _api_key_view(revoked, now)
 
 
+def _owner_problem(connection: Connection, key: Row[Any]) -> str | None:
+    """Return why the user behind ``key`` may not act now, or None while that user is enabled.
+
+    A key made with another key belongs to the user behind that key, so the chain of
+    ``created_by`` is followed to a user. Names are never reused, so it ends.
+    """
+    created_by = str(key.created_by)
+    seen: set[str] = set()
+    while created_by.startswith(API_KEY_ACTOR_PREFIX) and created_by not in seen:
+        seen.add(created_by)
+        parent = api_key_records.find_api_key_by_name(
+            connection, created_by.removeprefix(API_KEY_ACTOR_PREFIX)
+        )
+        if parent is None:
+            break
+        created_by = str(parent.created_by)
+
+    user = user_records.find_user(connection, created_by)
+    if user is None:
+        return (
+            f"the API key {key.name} was created by {created_by}, which is not a user; "
+            "create a new key with 'hostca apikey create'."
+        )
+    if user.disabled:
+        return (
+            f"the API key {key.name} belongs to the user {user.name}, who is disabled; enable "
+            f"the user with 'hostca user enable {user.name}' or create a new key."
+        )
+    return None
+
+
 def authenticate_api_key(
     context: ServiceContext, value: str, source_ip: str | None
 ) -> AdminIdentity:
@@ -164,6 +200,7 @@ def authenticate_api_key(
     now = context.clock()
     with context.database.engine.connect() as connection:
         key = api_key_records.find_api_key_by_hash(connection, hash_api_key_value(value))
+        owner_problem = None if key is None else _owner_problem(connection, key)
 
     actor = Actor.anonymous(source_ip)
     problem = None
@@ -180,6 +217,8 @@ def authenticate_api_key(
                 f"the API key {key.name} expired at {key.expires_at.isoformat()}; "
                 "create a new key with 'hostca apikey create'."
             )
+        elif owner_problem is not None:
+            problem = owner_problem
 
     if problem is not None:
         error = UnauthorizedError(problem, code="apikey_invalid")

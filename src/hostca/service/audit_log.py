@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 import structlog
 from sqlalchemy import Connection, insert, select, update
@@ -16,11 +17,22 @@ from hostca.service.context import Actor, ServiceContext
 from hostca.service.log_repeats import RepeatCounter
 from hostca.store.tables import audit_chain_head, audit_events
 
-__all__ = ["AuditScope", "append_event", "audit_rejection", "record_failure"]
+__all__ = ["AuditClock", "AuditScope", "append_event", "audit_rejection", "record_failure"]
 
 log = structlog.get_logger("hostca.audit")
 # One log line per kind of rejection and source IP per minute; the audit log keeps every one.
 _rejection_repeats = RepeatCounter()
+
+
+class AuditClock(Protocol):
+    """The part of a service context that appending an event needs: its clock.
+
+    Commands that run beside the server without a full context, such as backup and
+    restore, pass an object with a clock alone.
+    """
+
+    @property
+    def clock(self) -> Callable[[], datetime]: ...
 
 
 def _lock_chain_head(connection: Connection) -> tuple[int, str]:
@@ -54,7 +66,7 @@ def _clip(value: str | None, limit: int) -> str | None:
 
 def append_event(
     connection: Connection,
-    context: ServiceContext,
+    context: AuditClock,
     *,
     category: str,
     action: str,

@@ -12,20 +12,28 @@ staging directory beside the target, checks the database there, and only then
 renames the staging directory onto the target. A rejected archive leaves the
 target as it was.
 
+Both write a ``SEC_CONFIG`` audit event: a backup into the database it copied,
+after the snapshot, and a restore into the restored database, before the rename.
+Both events name the archive by its SHA-256, so an auditor can match a restore to
+its backup.
+
 NOTE: the archive is built and decrypted in memory, and one AES-GCM message
 can be at most 2 GiB, so a larger database cannot be backed up this way.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
+import pwd
 import re
 import secrets
 import shutil
 import tarfile
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from importlib.metadata import version
@@ -33,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
+from sqlalchemy.exc import SQLAlchemyError
 
 from hostca.ca.keystore import CA_CERTIFICATE_FILE, CA_KEY_FILE
 from hostca.core.backup_archive import (
@@ -43,12 +52,13 @@ from hostca.core.backup_archive import (
     encrypt_archive,
     parse_archive,
 )
-from hostca.core.errors import ConflictError, InvalidRequestError
+from hostca.core.errors import ConflictError, InvalidRequestError, UnavailableError
 from hostca.core.fingerprints import fingerprint
 from hostca.datadir import DataDir, ServerConfig
-from hostca.service.context import utc_now
+from hostca.service.audit_log import append_event
+from hostca.service.context import Actor, utc_now
 from hostca.service.server_setup import database_url_for
-from hostca.store.database import normalize_database_url, sqlite_url
+from hostca.store.database import Database, normalize_database_url, sqlite_url
 from hostca.store.sqlite_snapshot import SnapshotFailedError, check_integrity, snapshot_database
 
 __all__ = ["BackupRequest", "BackupResult", "RestoreResult", "create_backup", "restore_backup"]
@@ -142,6 +152,18 @@ def create_backup(request: BackupRequest) -> BackupResult:
 
     archive = encrypt_archive(_tar(files), request.passphrase, request.scrypt)
     _write_new_file(request.out, archive)
+    _audit(
+        database_url_for(layout, request.database_url),
+        "backup",
+        archive,
+        {
+            "path": str(request.out),
+            "size": len(archive),
+            "files": len(names),
+            "ca_sha256": ca_sha256,
+            "created_at": created_at.isoformat(),
+        },
+    )
     return BackupResult(
         path=request.out,
         size=len(archive),
@@ -164,7 +186,20 @@ def restore_backup(archive_path: Path, data_dir: Path, passphrase: str) -> Resto
     files = _untar(parse_archive(archive).open(passphrase))
     manifest, config = _check_contents(files)
 
-    _install(files, data_dir)
+    details = {
+        "path": str(archive_path),
+        "data_dir": str(data_dir),
+        "backup_created_at": str(manifest["created_at"]),
+        "ca_sha256": str(manifest["ca_sha256"]),
+    }
+
+    def record_restore(staging: Path) -> None:
+        # An archive of a server on PostgreSQL holds no database: restoring it sets up
+        # a replica's files and changes nothing in the shared database.
+        if DATABASE in files:
+            _audit(sqlite_url(staging / DATABASE), "restore", archive, details)
+
+    _install(files, data_dir, record_restore)
     return RestoreResult(
         data_dir=data_dir,
         files=sorted(name for name in files if name != MANIFEST),
@@ -341,8 +376,13 @@ def _damaged(problem: str) -> BackupArchiveInvalidError:
     )
 
 
-def _install(files: dict[str, bytes], data_dir: Path) -> None:
-    """Write ``files`` into a staging directory, check them, and rename it onto ``data_dir``."""
+def _install(
+    files: dict[str, bytes], data_dir: Path, before_rename: Callable[[Path], None]
+) -> None:
+    """Write ``files`` into a staging directory, check them, and rename it onto ``data_dir``.
+
+    ``before_rename`` gets the staging directory once its database passed the check.
+    """
     data_dir.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{data_dir.name}.restore-", dir=data_dir.parent))
     try:
@@ -354,6 +394,7 @@ def _install(files: dict[str, bytes], data_dir: Path) -> None:
                 check_integrity(staging / DATABASE)
             except SnapshotFailedError as error:
                 raise _damaged("its database fails the SQLite integrity check") from error
+        before_rename(staging)
 
         # rename(2) replaces an empty directory and fails on a non-empty one, so a
         # directory that filled up since the first check is not touched.
@@ -370,6 +411,51 @@ def _install(files: dict[str, bytes], data_dir: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     _fsync_directory(data_dir.parent)
+
+
+# Audit events
+
+
+@dataclass(frozen=True)
+class _Clock:
+    """The clock that ``append_event`` needs from a service context, without loading the CA key."""
+
+    clock: Callable[[], datetime] = utc_now
+
+
+def _local_user() -> str:
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return str(os.getuid())
+
+
+def _audit(database_url: str, action: str, archive: bytes, details: dict[str, Any]) -> None:
+    """Append a ``SEC_CONFIG`` event for ``action`` to the chain of the server's database.
+
+    That is the SQLite file of the data directory, or the PostgreSQL database that
+    a replica's settings name.
+    """
+    database = Database(database_url)
+    try:
+        with database.transaction() as connection:
+            append_event(
+                connection,
+                _Clock(),
+                category="SEC_CONFIG",
+                action=action,
+                actor=Actor(name=f"hostca-{action}"),
+                target=hashlib.sha256(archive).hexdigest(),
+                details={**details, "os_user": _local_user()},
+            )
+    except SQLAlchemyError as error:
+        raise UnavailableError(
+            f"{database.url_for_display}: the {action} could not be recorded in the audit log "
+            f"({error.__class__.__name__}); check that the database is writable and run it again.",
+            code="audit_unavailable",
+        ) from None
+    finally:
+        database.dispose()
 
 
 def _write_private(path: Path, content: bytes) -> None:

@@ -54,7 +54,16 @@ def check_host_certificate(
             "(mutual TLS), or enrol first with 'hostca agent enroll'.",
             code="certificate_required",
         )
-    peer = x509.load_der_x509_certificate(peer_der)
+    try:
+        peer = x509.load_der_x509_certificate(peer_der)
+    except ValueError:
+        # The handshake verified the CA's signature, so only a TLS layer that passes
+        # on something else gets here. It is rejected like an unknown certificate.
+        raise UnauthorizedError(
+            "the client certificate cannot be decoded as X.509; connect with the certificate "
+            "that 'hostca agent enroll' wrote.",
+            code="certificate_unknown",
+        ) from None
     serial = format_serial(peer.serial_number)
     row = certificate_records.find_certificate(connection, serial)
     if row is None or row.fingerprint_sha256 != _colon_hex(hashlib.sha256(peer_der).digest()):

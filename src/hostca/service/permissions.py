@@ -50,7 +50,7 @@ ACTION_DESCRIPTIONS: dict[str, str] = {
     "host.reset": "reset hosts",
     "cert.revoke": "revoke certificates",
     "settings.change": "change domain settings",
-    "user.manage": "add, list and disable users, and set their passwords",
+    "user.manage": "add, list, disable and enable users, and set their passwords",
     "apikey.manage": "create, list and revoke API keys",
 }
 

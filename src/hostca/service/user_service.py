@@ -37,6 +37,7 @@ __all__ = [
     "change_password",
     "create_user",
     "disable_user",
+    "enable_user",
     "list_users",
     "login",
     "logout",
@@ -306,6 +307,32 @@ def disable_user(context: ServiceContext, actor: Actor, name: str) -> dict[str, 
             actor=actor,
             target=name,
             details={"sessions_ended": ended},
+        )
+        return _user_view(_existing_user(connection, name))
+
+
+def enable_user(context: ServiceContext, actor: Actor, name: str) -> dict[str, Any]:
+    """Enable a disabled user again.
+
+    The user logs in anew, since disabling ended every session, and the API keys
+    the user created work again.
+    """
+    with (
+        _audit_rejection(context, actor, "user_enable", name),
+        context.database.transaction() as connection,
+    ):
+        user = _existing_user(connection, name)
+        if not user.disabled:
+            return _user_view(user)
+
+        user_records.set_user_disabled(connection, user.id, False)
+        append_event(
+            connection,
+            context,
+            category="SEC_CONFIG",
+            action="user_enable",
+            actor=actor,
+            target=name,
         )
         return _user_view(_existing_user(connection, name))
 

@@ -24,6 +24,10 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1", tags=["administration"])
 
+# Paging offsets stay within a 32-bit signed integer, far past any real row count.
+# Without a bound, an offset past SQLite's 64-bit INTEGER raised OverflowError.
+MAX_OFFSET = 2**31 - 1
+
 
 class LoginBody(BaseModel):
     user: str = Field(max_length=64)
@@ -143,7 +147,7 @@ def get_hosts(
     context: Context,
     search: str | None = None,
     limit: Annotated[int, Query(ge=1, le=100_000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
     authorize(context, admin, "view", request)
     return host_service.list_hosts(context, search=search, limit=limit, offset=offset)
@@ -239,7 +243,7 @@ def get_certificates(
     host: str | None = None,
     status: str | None = None,
     limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> list[dict[str, Any]]:
     authorize(context, admin, "view", request)
     return certificate_views.list_certificates(
@@ -277,7 +281,7 @@ def get_audit(
     host: str | None = None,
     actor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     latest: bool = False,
 ) -> list[dict[str, Any]]:
     """List audit events oldest first; with latest=true, the newest ``limit`` events."""

@@ -43,7 +43,9 @@ if TYPE_CHECKING:
     from hostca.ca.pkcs11_key import Pkcs11Login
 
 __all__ = [
+    "TLS12_CIPHERS",
     "ServerSpec",
+    "build_config",
     "check_address_free",
     "configure_logging",
     "open_server_context",
@@ -55,6 +57,9 @@ __all__ = [
 # chain, while the application checks validity times against the database and can
 # return "certificate_expired" instead of a bare handshake failure.
 VERIFY_NO_CHECK_TIME = 0x200000
+# TLS 1.2 cipher suites: ECDHE key exchange with an AEAD cipher only, so no CBC mode
+# and no finite-field DHE. TLS 1.3 keeps OpenSSL's default suites, which are all AEAD.
+TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
 
 log = structlog.get_logger("hostca.server")
 
@@ -285,6 +290,7 @@ def build_config(
         ssl_ca_certs=str(Path(data_dir.ca_dir) / "ca.cert.pem"),
         ssl_cert_reqs=ssl.CERT_OPTIONAL,
         ssl_context_factory=_tls_context,
+        ssl_ciphers=TLS12_CIPHERS,
         log_config=None,
         access_log=False,
         server_header=False,

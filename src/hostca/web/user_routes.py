@@ -52,6 +52,12 @@ def post_user_disable(
     return user_service.disable_user(context, actor, name)
 
 
+@router.post("/users/{name}/enable")
+def post_user_enable(name: str, admin: Admin, request: Request, context: Context) -> dict[str, Any]:
+    actor = authorize(context, admin, "user.manage", request)
+    return user_service.enable_user(context, actor, name)
+
+
 @router.post("/users/{name}/password")
 def post_user_password(
     name: str, body: PasswordBody, admin: Admin, request: Request, context: Context
