@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 from pathlib import Path
 from typing import IO, Protocol
 
@@ -102,7 +103,10 @@ class FileLeaderLock:
     def try_acquire(self) -> bool:
         if self.stream is not None:
             return True
-        stream = self.path.open("a+")
+        # Mode 0600 whatever the umask, like every other file of the data directory.
+        descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        os.fchmod(descriptor, 0o600)
+        stream = os.fdopen(descriptor, "a+")
         try:
             fcntl.flock(stream.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
