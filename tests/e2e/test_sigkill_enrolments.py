@@ -49,7 +49,8 @@ from cryptography.x509.oid import NameOID
 
 from conftest import HOSTCA, PrimaryServer, init_server, start_server, stop_server
 
-pytestmark = pytest.mark.e2e
+# The checks read the SQLite file of the data directory.
+pytestmark = [pytest.mark.e2e, pytest.mark.sqlite_only]
 
 ENROLMENTS = 500
 CLIENTS = 4

@@ -367,3 +367,21 @@ def test_login_names(api: Api, user: str, password: str) -> None:
     response = api.post("/api/v1/login", {"user": user, "password": password})
 
     assert_problem(response)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "admin"),
+    [
+        ("/api/v1/login", {"user": "\x00", "password": "x"}, False),
+        ("/api/v1/tokens", {"name": "\x00", "kind": "reissue", "host": "\x00"}, True),
+        ("/api/v1/tokens", {"name": "nul\x00name"}, True),
+    ],
+)
+def test_nul_character_is_client_error(
+    api: Api, path: str, body: dict[str, Any], admin: bool
+) -> None:
+    # PostgreSQL text cannot hold NUL; SQLite can, so the two answer with different codes.
+    response = api.post(path, body, admin=admin)
+
+    assert 400 <= response.status_code < 500, response.text
+    assert_problem(response)

@@ -59,7 +59,11 @@ _MAX_TARGET = 255
 
 
 def _clip(value: str | None, limit: int) -> str | None:
-    if value is None or len(value) <= limit:
+    if value is None:
+        return None
+    # PostgreSQL text cannot hold NUL, which only bad input brings; U+FFFD shows where it was.
+    value = value.replace("\x00", "\ufffd")
+    if len(value) <= limit:
         return value
     return value[: limit - 1] + "…"
 

@@ -10,7 +10,7 @@ import structlog
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hostca.core.errors import HostcaError
@@ -136,6 +136,19 @@ async def _http_error(request: Request, error: Exception) -> JSONResponse:
     return problem_response(error.status_code, code, detail)
 
 
+async def _data_error(request: Request, error: Exception) -> JSONResponse:
+    # PostgreSQL rejects what SQLite stores, such as a NUL character in text: the
+    # request's input, not the server, is at fault.
+    assert isinstance(error, DataError)
+    log.info("request_value_rejected", path=request.url.path, error=type(error.orig).__name__)
+    return problem_response(
+        400,
+        "value_invalid",
+        "a value in the request cannot be stored, for example because it contains a NUL "
+        "character; remove it and send the request again.",
+    )
+
+
 async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
     if isinstance(error, OperationalError):
         # The database is unreachable or failing over; a later attempt may succeed.
@@ -153,4 +166,5 @@ def install_problem_handlers(app: Any) -> None:
     app.add_exception_handler(HostcaError, _hostca_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(DataError, _data_error)
     app.add_exception_handler(Exception, _unexpected_error)
