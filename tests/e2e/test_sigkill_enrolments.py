@@ -304,19 +304,20 @@ def test_sigkill_during_enrolments(tmp_path: Path) -> None:
     init_server(data_dir, tmp_path)
 
     server = start_server(data_dir, tmp_path / "server-0.log")
-    api_key = create_tokens(server, tokens)
-    pending: deque[Job] = deque(jobs)
-    rounds = 0
-    while pending:
-        current = Round(server, run, pending, rng.randint(*KILL_AFTER))
-        current.run_until_killed(rng)
-        pending = deque(current.retry)
-        rounds += 1
-
-        server = start_server(data_dir, tmp_path / f"server-{rounds}.log")
-        check_after_restart(server, run, api_key)
-
+    # The server of the current round is stopped also when a check fails.
     try:
+        api_key = create_tokens(server, tokens)
+        pending: deque[Job] = deque(jobs)
+        rounds = 0
+        while pending:
+            current = Round(server, run, pending, rng.randint(*KILL_AFTER))
+            current.run_until_killed(rng)
+            pending = deque(current.retry)
+            rounds += 1
+
+            server = start_server(data_dir, tmp_path / f"server-{rounds}.log")
+            check_after_restart(server, run, api_key)
+
         check_every_job_settled(server, run, rounds)
     finally:
         stop_server(server)
