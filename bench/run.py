@@ -846,9 +846,10 @@ def render_markdown(results_dir: Path) -> str:
     not_measured = [
         (name, target) for name, target in NOT_MEASURED if not name.startswith(measured_prefixes)
     ]
-    lines += ["## Not measured yet", "", "| measure | target |", "|---|---|"]
-    lines += [f"| {measure_name} | {target} |" for measure_name, target in not_measured]
-    lines += [""]
+    if not_measured:
+        lines += ["## Not measured yet", "", "| measure | target |", "|---|---|"]
+        lines += [f"| {measure_name} | {target} |" for measure_name, target in not_measured]
+        lines += [""]
 
     any_report = next(iter(reports.values()), None)
     if any_report is not None:
