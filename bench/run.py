@@ -416,56 +416,49 @@ def part_self(bench: Bench, runs: int, bounds: Bounds) -> dict[str, Any]:
     return load_report("self", "keepalive", bounds, pairs)
 
 
-def part_enroll(bench: Bench, runs: int, bounds: Bounds) -> dict[str, Any]:
-    key = write_key(bench.tmp / "enroll.key.pem")
+def enrolment_pairs(
+    bench: Bench, runs: int, bounds: Bounds, label: str, peer: tuple[int, str, str]
+) -> list[tuple[LoadResult, LoadResult]]:
+    """Measure hostca's enrolment against a peer that signs the same CSRs, ``runs`` times.
+
+    ``peer`` is the peer's port, its signing path, and the JSON key it reads the CSR from.
+    """
+    peer_port, peer_path, csr_key = peer
+    key = write_key(bench.tmp / f"{label}.key.pem")
     count = bounds.max_requests + bounds.warmup_requests
     pairs = []
     for run in range(runs):
-        token = bench.create_token(f"bench-enroll-{run}", count)
-        csrs = [make_csr(f"e{run}-{index}.bench.test", key).decode() for index in range(count)]
+        token = bench.create_token(f"bench-{label}-{run}", count)
+        csrs = [
+            make_csr(f"{label[0]}{run}-{index}.bench.test", key).decode() for index in range(count)
+        ]
         context = client_context(str(bench.ca_file))
         hostca = EnrolScenario(
             context,
             "/api/v1/enroll",
             [json.dumps({"csr": csr, "token": token}).encode() for csr in csrs],
         )
-        ceiling = EnrolScenario(
-            context, "/sign", [json.dumps({"csr": csr}).encode() for csr in csrs]
+        other = EnrolScenario(
+            context, peer_path, [json.dumps({csr_key: csr}).encode() for csr in csrs]
         )
         pairs.append(
             (
                 measure(bench, hostca, bench.hostca_port, "new", bounds),
-                measure(bench, ceiling, bench.ceiling_port, "new", bounds),
+                measure(bench, other, peer_port, "new", bounds),
             )
         )
+    return pairs
+
+
+def part_enroll(bench: Bench, runs: int, bounds: Bounds) -> dict[str, Any]:
+    pairs = enrolment_pairs(bench, runs, bounds, "enroll", (bench.ceiling_port, "/sign", "csr"))
     return load_report("enroll", "new", bounds, pairs)
 
 
 def part_cfssl(bench: Bench, runs: int, bounds: Bounds) -> dict[str, Any]:
     """Enrolment in hostca against signing the same CSRs with ``cfssl serve``, both over TLS."""
-    key = write_key(bench.tmp / "cfssl.key.pem")
-    count = bounds.max_requests + bounds.warmup_requests
-    pairs = []
-    for run in range(runs):
-        token = bench.create_token(f"bench-cfssl-{run}", count)
-        csrs = [make_csr(f"c{run}-{index}.bench.test", key).decode() for index in range(count)]
-        context = client_context(str(bench.ca_file))
-        hostca = EnrolScenario(
-            context,
-            "/api/v1/enroll",
-            [json.dumps({"csr": csr, "token": token}).encode() for csr in csrs],
-        )
-        cfssl = EnrolScenario(
-            context,
-            "/api/v1/cfssl/sign",
-            [json.dumps({"certificate_request": csr}).encode() for csr in csrs],
-        )
-        pairs.append(
-            (
-                measure(bench, hostca, bench.hostca_port, "new", bounds),
-                measure(bench, cfssl, bench.cfssl_port, "new", bounds),
-            )
-        )
+    peer = (bench.cfssl_port, "/api/v1/cfssl/sign", "certificate_request")
+    pairs = enrolment_pairs(bench, runs, bounds, "cfssl", peer)
     return load_report("cfssl", "new", bounds, pairs)
 
 

@@ -95,7 +95,8 @@ def test_every_page_sends_a_strict_content_security_policy(primary_server: Prima
             assert answer.status_code == 200, path
             policy = answer.headers["content-security-policy"]
             assert "default-src 'none'" in policy
-            assert "script-src 'self'" in policy and "unsafe-inline" not in policy
+            assert "script-src 'self'" in policy
+            assert "unsafe-inline" not in policy
             assert "frame-ancestors 'none'" in policy
             assert answer.headers["x-content-type-options"] == "nosniff"
             assert answer.headers["cache-control"] == "no-store"
@@ -216,7 +217,8 @@ def test_audit_export_as_csv_and_jsonl(primary_server: PrimaryServer) -> None:
     assert rows and {row["category"] for row in rows} == {"LOGIN"}
     events = [json.loads(line) for line in as_jsonl.text.splitlines()]
     sequences = [event["sequence"] for event in events]
-    assert sequences == sorted(sequences) and sequences[0] == 1
+    assert sequences == sorted(sequences)
+    assert sequences[0] == 1
     assert unknown.status_code == 400
     assert "xml: unknown export format" in unknown.text
 
@@ -233,7 +235,8 @@ def test_host_search_pages_by_key(context: ServiceContext) -> None:
     third = find_hosts(context, HostSearch(text="search-", after=second.next_cursor, limit=50))
     names = [h["primary_name"] for page in (first, second, third) for h in page.hosts]
     assert names == [f"search-{n:03d}.example.test" for n in range(125)]
-    assert first.previous_cursor is None and third.next_cursor is None
+    assert first.previous_cursor is None
+    assert third.next_cursor is None
 
     back = find_hosts(context, HostSearch(text="search-", before=third.previous_cursor, limit=50))
     assert back.hosts == second.hosts

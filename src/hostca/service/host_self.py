@@ -1,4 +1,4 @@
-"""What a host learns about itself from ``GET /api/v1/self``."""
+"""The host's own record, as ``GET /api/v1/self`` returns it."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 A ``datetime-local`` field holds a wall-clock time without a zone. The console's
 script adds a hidden ``<field>_utc`` with the same instant in UTC, which the
 browser computes in its own time zone. Without the script, the field is read as
-UTC, and the page says so.
+UTC, and the field's label names UTC.
 """
 
 from __future__ import annotations
