@@ -206,6 +206,10 @@ class Bench:
     session: str = ""
     # The process ID that serves each port, to read its CPU time.
     server_pids: dict[int, int] = field(default_factory=dict)
+    # With --profile: py-spy's path and the directory for hostca's profiles.
+    py_spy: str | None = None
+    profile_dir: Path | None = None
+    profiles: int = 0
 
     @property
     def ca_file(self) -> Path:
@@ -379,21 +383,52 @@ def measure(bench: Bench, scenario: Any, port: int, mode: str, bounds: Bounds) -
         )
     )
     pid = bench.server_pids[port]
-    cpu_before = process_cpu_seconds(pid)
-    result = asyncio.run(
-        run_load(
-            scenario,
-            host=HOST,
-            port=port,
-            mode=mode,  # type: ignore[arg-type]
-            concurrency=bounds.concurrency,
-            max_requests=bounds.max_requests,
-            max_seconds=bounds.max_seconds,
+    with ExitStack() as stack:
+        if bench.py_spy and bench.profile_dir and port == bench.hostca_port:
+            stack.enter_context(profiled(bench, pid))
+        cpu_before = process_cpu_seconds(pid)
+        result = asyncio.run(
+            run_load(
+                scenario,
+                host=HOST,
+                port=port,
+                mode=mode,  # type: ignore[arg-type]
+                concurrency=bounds.concurrency,
+                max_requests=bounds.max_requests,
+                max_seconds=bounds.max_seconds,
+            )
         )
-    )
     if result.elapsed_seconds > 0:
         result.server_cpu_share = (process_cpu_seconds(pid) - cpu_before) / result.elapsed_seconds
     return result
+
+
+@contextmanager
+def profiled(bench: Bench, pid: int) -> Iterator[None]:
+    """Sample the hostca server with py-spy while the block runs; write its raw stacks.
+
+    py-spy slows the server while it samples, so a profiled run's rate is not
+    reported as a result: only the shares in the profile mean something.
+    """
+    assert bench.py_spy and bench.profile_dir  # the caller checked
+    bench.profiles += 1
+    output = bench.profile_dir / f"hostca-{bench.profiles}.txt"
+    sampler = subprocess.Popen(
+        [bench.py_spy, "record", "-r", "200", "-f", "raw", "-o", str(output), "--pid", str(pid)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(0.5)  # py-spy attaches before the load starts
+    try:
+        yield
+    finally:
+        sampler.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+        try:
+            sampler.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            sampler.kill()
+            sampler.wait()
+        print(f"profile of hostca written to {output}", flush=True)
 
 
 def part_self(bench: Bench, runs: int, bounds: Bounds) -> dict[str, Any]:
@@ -1031,7 +1066,23 @@ def main() -> None:
         action="store_true",
         help="one tiny run per part, to check that the suite works; figures mean nothing",
     )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="sample the hostca server with py-spy during each measured load run and write "
+        "raw stacks to DIR; the figures of such a run are slowed by the sampler",
+    )
+    parser.add_argument(
+        "--py-spy",
+        default=shutil.which("py-spy"),
+        help="the py-spy program for --profile (default: py-spy on PATH)",
+    )
     arguments = parser.parse_args()
+    if arguments.profile and not arguments.py_spy:
+        parser.error(
+            "--profile needs py-spy: install it (pip install py-spy) or pass --py-spy PATH"
+        )
     parts = arguments.parts or list(PARTS)
     unknown = [part for part in parts if part not in PARTS]
     if unknown:
@@ -1080,7 +1131,11 @@ def main() -> None:
             hostca_port=free_port(),
             ceiling_port=free_port(),
             cfssl_port=free_port(),
+            py_spy=arguments.py_spy if arguments.profile else None,
+            profile_dir=arguments.profile,
         )
+        if arguments.profile:
+            arguments.profile.mkdir(parents=True, exist_ok=True)
         hostca_command = [
             HOSTCA,
             "server",

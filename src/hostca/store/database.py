@@ -32,6 +32,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.pool import QueuePool
 
 from hostca.core.errors import InvalidRequestError, UnavailableError
+from hostca.store.change_watch import ChangeWatch
 from hostca.store.tables import hosts
 
 __all__ = [
@@ -171,6 +172,8 @@ class Database:
         # one after another. Re-entrant, so that a nested transaction fails in
         # SQLite as before rather than waiting here forever.
         self._write_queue: threading.RLock | None = threading.RLock() if self.is_sqlite else None
+        self._watch: ChangeWatch | None = None
+        self._watch_lock = threading.Lock()
         if self.is_sqlite:
             # Pooled connections skip opening the file and the PRAGMAs on every use.
             # The pool hands a connection to one thread at a time, so sharing it
@@ -213,7 +216,25 @@ class Database:
         with self._write_queue:
             yield
 
+    def change_watch(self) -> ChangeWatch | None:
+        """Return the watch for commits to this database, or None where there is none.
+
+        Only a SQLite file has one; an in-memory database or PostgreSQL has not.
+        The watch opens on first use and closes with ``dispose``.
+        """
+        path = self.url.database
+        if not self.is_sqlite or not path or path == ":memory:" or path.startswith("file:"):
+            return None
+        with self._watch_lock:
+            if self._watch is None:
+                self._watch = ChangeWatch(Path(path))
+            return self._watch
+
     def dispose(self) -> None:
+        with self._watch_lock:
+            if self._watch is not None:
+                self._watch.close()
+                self._watch = None
         self.engine.dispose()
 
     # Schema management

@@ -12,6 +12,7 @@ from hostca.web.console import install_console
 from hostca.web.problems import install_problem_handlers
 from hostca.web.responses import UtcJSONResponse
 from hostca.web.retry import TransientRetryMiddleware
+from hostca.web.self_cache import SelfCacheMiddleware, SelfResponseCache
 
 __all__ = ["create_app"]
 
@@ -28,9 +29,12 @@ def create_app(context: ServiceContext) -> FastAPI:
     )
     app.state.context = context
     install_problem_handlers(app)
-    # Starlette runs the middleware added last first: the body is limited, then replayed.
+    app.state.self_cache = SelfResponseCache()
+    # Starlette runs the middleware added last first: a cached /self response skips
+    # the rest, and other requests have their body limited, then replayed.
     app.add_middleware(TransientRetryMiddleware)
     app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(SelfCacheMiddleware, cache=app.state.self_cache)
     app.include_router(public_routes.router)
     app.include_router(host_routes.router)
     app.include_router(admin_routes.router)

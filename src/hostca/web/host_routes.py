@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from hostca.service.enrolment import EnrolRequest, enroll
@@ -12,7 +12,8 @@ from hostca.service.host_self import describe_self
 from hostca.service.issuance import IssuedCertificate
 from hostca.service.renewal import RenewRequest, renew
 from hostca.web.dependencies import Context, peer_certificate, source_ip
-from hostca.web.responses import iso_utc
+from hostca.web.responses import UtcJSONResponse, iso_utc
+from hostca.web.self_cache import SelfResponseCache
 
 __all__ = ["router"]
 
@@ -69,11 +70,19 @@ def post_renew(body: RenewBody, request: Request, context: Context) -> dict[str,
     return issued_view(issued)
 
 
-@router.get("/self")
-def get_self(request: Request, context: Context) -> dict[str, Any]:
+@router.get("/self", response_class=UtcJSONResponse)
+def get_self(request: Request, context: Context) -> Response:
     """Return the calling host's record and the status of its certificate."""
-    view = describe_self(context, peer_certificate(request), source_ip(request))
+    cache: SelfResponseCache = request.app.state.self_cache
+    peer_der = peer_certificate(request)
+    # Read before the database, so that a commit during the reads makes the cached response stale.
+    version = cache.version(context)
+    view = describe_self(context, peer_der, source_ip(request))
     certificate = view["certificate"]
-    certificate["not_before"] = iso_utc(certificate["not_before"])
-    certificate["not_after"] = iso_utc(certificate["not_after"])
-    return view
+    not_before, not_after = certificate["not_before"], certificate["not_after"]
+    certificate["not_before"] = iso_utc(not_before)
+    certificate["not_after"] = iso_utc(not_after)
+    response = UtcJSONResponse(view)
+    if peer_der is not None:
+        cache.store(peer_der, version, bytes(response.body), not_before, not_after)
+    return response
