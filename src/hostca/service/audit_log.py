@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import structlog
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from hostca.core.audit import GENESIS_HASH, AuditRecord, compute_event_hash
 from hostca.core.errors import HostcaError
@@ -35,14 +35,24 @@ class AuditClock(Protocol):
     def clock(self) -> Callable[[], datetime]: ...
 
 
+# Every state change runs these. Built once, they skip SQLAlchemy's statement
+# construction. FOR UPDATE serializes appenders on PostgreSQL; SQLite's write
+# lock, taken by BEGIN IMMEDIATE, already does.
+_LOCK_CHAIN_HEAD = (
+    select(audit_chain_head.c.sequence, audit_chain_head.c.event_hash)
+    .where(audit_chain_head.c.id == 1)
+    .with_for_update()
+)
+_INSERT_EVENT = insert(audit_events)
+_ADVANCE_CHAIN_HEAD = (
+    update(audit_chain_head)
+    .where(audit_chain_head.c.id == 1)
+    .values(sequence=bindparam("b_sequence"), event_hash=bindparam("b_event_hash"))
+)
+
+
 def _lock_chain_head(connection: Connection) -> tuple[int, str]:
-    # FOR UPDATE serializes appenders on PostgreSQL; SQLite's write lock, taken by
-    # BEGIN IMMEDIATE, already does.
-    row = connection.execute(
-        select(audit_chain_head.c.sequence, audit_chain_head.c.event_hash)
-        .where(audit_chain_head.c.id == 1)
-        .with_for_update()
-    ).one_or_none()
+    row = connection.execute(_LOCK_CHAIN_HEAD).one_or_none()
     if row is None:
         connection.execute(
             insert(audit_chain_head).values(id=1, sequence=0, event_hash=GENESIS_HASH)
@@ -100,27 +110,26 @@ def append_event(
     event_hash = compute_event_hash(record, previous_hash)
 
     connection.execute(
-        insert(audit_events).values(
-            sequence=record.sequence,
-            time=record.time,
-            category=category,
-            action=action,
-            actor=record.actor,
-            source_ip=record.source_ip,
-            target=record.target,
-            host_id=host_id,
-            outcome=outcome,
-            error_code=error_code,
-            reason=reason,
-            details=dict(record.details),
-            previous_hash=previous_hash,
-            event_hash=event_hash,
-        )
+        _INSERT_EVENT,
+        {
+            "sequence": record.sequence,
+            "time": record.time,
+            "category": category,
+            "action": action,
+            "actor": record.actor,
+            "source_ip": record.source_ip,
+            "target": record.target,
+            "host_id": host_id,
+            "outcome": outcome,
+            "error_code": error_code,
+            "reason": reason,
+            "details": dict(record.details),
+            "previous_hash": previous_hash,
+            "event_hash": event_hash,
+        },
     )
     connection.execute(
-        update(audit_chain_head)
-        .where(audit_chain_head.c.id == 1)
-        .values(sequence=record.sequence, event_hash=event_hash)
+        _ADVANCE_CHAIN_HEAD, {"b_sequence": record.sequence, "b_event_hash": event_hash}
     )
     return record
 

@@ -26,7 +26,7 @@ from hostca.service.discovered_names import record_discovered_names
 from hostca.service.domain_settings import load_domain_settings
 from hostca.service.host_lookup import check_not_primary_server
 from hostca.service.issuance import IssuedCertificate, issue_next_certificate
-from hostca.service.rate_limits import REDEMPTION, check_rate_limit, count_auth_failure
+from hostca.service.rate_limits import REDEMPTION, check_rate_limit_on, count_auth_failure
 from hostca.store import host_records, token_records
 
 __all__ = ["EnrolRequest", "enroll", "requested_primary_name"]
@@ -164,8 +164,6 @@ def enroll(context: ServiceContext, request: EnrolRequest) -> IssuedCertificate:
     actor = Actor.anonymous(request.source_ip)
     audit: dict[str, Any] = {"target": None, "host_id": None, "details": {}}
     try:
-        if request.token_value is not None:
-            check_rate_limit(context, REDEMPTION, request.source_ip)
         issued, revoked = _enroll(context, request, actor, audit)
     except HostcaError as error:
         if request.token_value is not None and error.code in TOKEN_FAILURE_CODES:
@@ -210,6 +208,9 @@ def _enroll(
     )
 
     with context.database.transaction() as connection:
+        # Checked before the token, so that a limited caller learns nothing about it.
+        settings = load_domain_settings(connection)
+        check_rate_limit_on(connection, settings, REDEMPTION, request.source_ip, now)
         token = _check_token_usable(token_records.find_token_by_hash(connection, value_hash), now)
         audit["details"]["token"] = token.name
         if token.kind == "reissue":
@@ -221,7 +222,6 @@ def _enroll(
             renamed_from = None
         audit["host_id"] = host_id
 
-        settings = load_domain_settings(connection)
         record_discovered_names(
             connection, host_id, further_names, auto_map=settings.auto_map, now=now
         )

@@ -112,9 +112,7 @@ def issue_certificate(
         key_type=describe_key(public_key),
         pem=pem,
     )
-    host = host_records.find_host(connection, host_id)
-    if host is not None and host.first_issued_at is None:
-        host_records.update_host(connection, host_id, first_issued_at=now)
+    host_records.mark_first_issued(connection, host_id, now)
 
     return IssuedCertificate(
         host_id=host_id,

@@ -11,16 +11,17 @@ replica shares them.
 from __future__ import annotations
 
 import math
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from hostca.core.errors import TooManyRequestsError
 from hostca.service.context import ServiceContext
-from hostca.service.domain_settings import load_domain_settings
+from hostca.service.domain_settings import DomainSettings, load_domain_settings
 from hostca.store import auth_failure_records
 
-__all__ = ["LOGIN", "REDEMPTION", "check_rate_limit", "count_auth_failure"]
+__all__ = ["LOGIN", "REDEMPTION", "check_rate_limit", "check_rate_limit_on", "count_auth_failure"]
 
 # The kinds of failure, counted apart.
 LOGIN = "login"
@@ -37,10 +38,24 @@ def check_rate_limit(context: ServiceContext, kind: str, source_ip: str | None) 
     if source_ip is None:
         return
 
-    now = context.clock()
     with context.database.engine.connect() as connection:
-        settings = load_domain_settings(connection)
-        current = auth_failure_records.find_failures(connection, source_ip, kind)
+        check_rate_limit_on(
+            connection, load_domain_settings(connection), kind, source_ip, context.clock()
+        )
+
+
+def check_rate_limit_on(
+    connection: Connection,
+    settings: DomainSettings,
+    kind: str,
+    source_ip: str | None,
+    now: datetime,
+) -> None:
+    """Check the rate limit as ``check_rate_limit`` does, on the caller's connection."""
+    if source_ip is None:
+        return
+
+    current = auth_failure_records.find_failures(connection, source_ip, kind)
     if current is None:
         return
     window_start, failures = current

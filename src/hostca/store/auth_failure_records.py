@@ -4,20 +4,22 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, case, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, case, delete, insert, select, update
 
 from hostca.store.tables import auth_failures
 
 __all__ = ["delete_windows_started_before", "find_failures", "increment_failures"]
 
 
+# Every token redemption and login reads this. Built once, with bound parameters.
+_FIND_FAILURES = select(auth_failures.c.window_start, auth_failures.c.failures).where(
+    auth_failures.c.source_ip == bindparam("source_ip"), auth_failures.c.kind == bindparam("kind")
+)
+
+
 def find_failures(connection: Connection, source_ip: str, kind: str) -> tuple[datetime, int] | None:
     """Return the start of the current window and its failure count, or None."""
-    row = connection.execute(
-        select(auth_failures.c.window_start, auth_failures.c.failures).where(
-            auth_failures.c.source_ip == source_ip, auth_failures.c.kind == kind
-        )
-    ).one_or_none()
+    row = connection.execute(_FIND_FAILURES, {"source_ip": source_ip, "kind": kind}).one_or_none()
     return None if row is None else (row.window_start, int(row.failures))
 
 

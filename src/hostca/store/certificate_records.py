@@ -10,6 +10,7 @@ from sqlalchemy import (
     Connection,
     Row,
     String,
+    bindparam,
     func,
     insert,
     literal_column,
@@ -34,40 +35,45 @@ __all__ = [
 ]
 
 
+# Enrolment, renewal and every host request run these. Built once, with bound
+# parameters, they skip SQLAlchemy's statement construction and cache key walk.
+_INSERT_CERTIFICATE = insert(certificates)
+_FIND_CERTIFICATE = select(certificates).where(
+    certificates.c.serial_number == bindparam("serial_number")
+)
+_LIVE_CERTIFICATES_OF_HOST = select(certificates).where(
+    certificates.c.host_id == bindparam("host_id"),
+    certificates.c.status != "revoked",
+    certificates.c.not_after > bindparam("now", type_=certificates.c.not_after.type),
+)
+_MARK_SUPERSEDED = (
+    update(certificates)
+    .where(
+        certificates.c.serial_number.in_(bindparam("serial_numbers", expanding=True)),
+        certificates.c.status == "valid",
+    )
+    .values(status="superseded")
+)
+
+
 def insert_certificate(connection: Connection, **values: Any) -> None:
-    connection.execute(insert(certificates).values(**values))
+    connection.execute(_INSERT_CERTIFICATE, values)
 
 
 def find_certificate(connection: Connection, serial_number: str) -> Row[Any] | None:
-    return connection.execute(
-        select(certificates).where(certificates.c.serial_number == serial_number)
-    ).one_or_none()
+    return connection.execute(_FIND_CERTIFICATE, {"serial_number": serial_number}).one_or_none()
 
 
 def live_certificates_of_host(
     connection: Connection, host_id: str, now: datetime
 ) -> list[Row[Any]]:
     """Return the host's certificates that are neither revoked nor expired."""
-    return list(
-        connection.execute(
-            select(certificates).where(
-                certificates.c.host_id == host_id,
-                certificates.c.status != "revoked",
-                certificates.c.not_after > now,
-            )
-        )
-    )
+    return list(connection.execute(_LIVE_CERTIFICATES_OF_HOST, {"host_id": host_id, "now": now}))
 
 
 def mark_superseded(connection: Connection, serial_numbers: list[str]) -> None:
     if serial_numbers:
-        connection.execute(
-            update(certificates)
-            .where(
-                certificates.c.serial_number.in_(serial_numbers), certificates.c.status == "valid"
-            )
-            .values(status="superseded")
-        )
+        connection.execute(_MARK_SUPERSEDED, {"serial_numbers": serial_numbers})
 
 
 def mark_revoked(

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Row, bindparam, delete, func, insert, or_, select, update
 
 from hostca.store.database import lock_for_transaction
 from hostca.store.tables import host_names, hosts
@@ -25,6 +25,7 @@ __all__ = [
     "insert_name",
     "list_hosts",
     "lock_name",
+    "mark_first_issued",
     "names_of_hosts",
     "pending_names",
     "set_name_state",
@@ -33,8 +34,32 @@ __all__ = [
 ]
 
 
+# Enrolment and renewal run these. Built once, with bound parameters, they skip
+# SQLAlchemy's statement construction and cache key walk.
+_INSERT_HOST = insert(hosts)
+_INSERT_NAME = insert(host_names)
+_FIND_HOST = select(hosts).where(hosts.c.host_id == bindparam("host_id"))
+_MARK_FIRST_ISSUED = (
+    update(hosts)
+    .where(hosts.c.host_id == bindparam("b_host_id"), hosts.c.first_issued_at.is_(None))
+    .values(first_issued_at=bindparam("b_now", type_=hosts.c.first_issued_at.type))
+)
+_NAME_OWNERS = (
+    select(host_names, hosts.c.primary_name, hosts.c.first_issued_at)
+    .join(hosts, hosts.c.host_id == host_names.c.host_id)
+    .where(host_names.c.name == bindparam("name"))
+    .order_by(host_names.c.is_primary.desc(), host_names.c.id)
+)
+_APPROVED_NAME_OWNERS = _NAME_OWNERS.where(host_names.c.state == "approved")
+_HOST_NAMES_OF = (
+    select(host_names)
+    .where(host_names.c.host_id == bindparam("host_id"))
+    .order_by(host_names.c.is_primary.desc(), host_names.c.id)
+)
+
+
 def insert_host(connection: Connection, **values: Any) -> None:
-    connection.execute(insert(hosts).values(**values))
+    connection.execute(_INSERT_HOST, values)
 
 
 def create_host(
@@ -66,6 +91,11 @@ def update_host(connection: Connection, host_id: str, **values: Any) -> None:
     connection.execute(update(hosts).where(hosts.c.host_id == host_id).values(**values))
 
 
+def mark_first_issued(connection: Connection, host_id: str, now: datetime) -> None:
+    """Record ``now`` as the time of the host's first certificate, unless it already has one."""
+    connection.execute(_MARK_FIRST_ISSUED, {"b_host_id": host_id, "b_now": now})
+
+
 def hosts_with_ended_auto_reissue(connection: Connection, now: datetime) -> list[Row[Any]]:
     return list(
         connection.execute(
@@ -87,7 +117,7 @@ def close_auto_reissue_window(connection: Connection, host_id: str, now: datetim
 
 
 def find_host(connection: Connection, host_id: str) -> Row[Any] | None:
-    return connection.execute(select(hosts).where(hosts.c.host_id == host_id)).one_or_none()
+    return connection.execute(_FIND_HOST, {"host_id": host_id}).one_or_none()
 
 
 def lock_name(connection: Connection, name: str) -> None:
@@ -103,29 +133,16 @@ def find_name_owners(
     connection: Connection, name: str, *, approved_only: bool = True
 ) -> list[Row[Any]]:
     """Return the name rows for ``name`` joined with their host, primary names first."""
-    query = (
-        select(host_names, hosts.c.primary_name, hosts.c.first_issued_at)
-        .join(hosts, hosts.c.host_id == host_names.c.host_id)
-        .where(host_names.c.name == name)
-        .order_by(host_names.c.is_primary.desc(), host_names.c.id)
-    )
-    if approved_only:
-        query = query.where(host_names.c.state == "approved")
-    return list(connection.execute(query))
+    query = _APPROVED_NAME_OWNERS if approved_only else _NAME_OWNERS
+    return list(connection.execute(query, {"name": name}))
 
 
 def host_names_of(connection: Connection, host_id: str) -> list[Row[Any]]:
-    return list(
-        connection.execute(
-            select(host_names)
-            .where(host_names.c.host_id == host_id)
-            .order_by(host_names.c.is_primary.desc(), host_names.c.id)
-        )
-    )
+    return list(connection.execute(_HOST_NAMES_OF, {"host_id": host_id}))
 
 
 def insert_name(connection: Connection, **values: Any) -> None:
-    connection.execute(insert(host_names).values(**values))
+    connection.execute(_INSERT_NAME, values)
 
 
 def set_name_state(connection: Connection, host_id: str, name: str, state: str) -> None:

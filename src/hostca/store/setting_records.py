@@ -13,8 +13,11 @@ from hostca.store.tables import settings
 __all__ = ["read_settings", "write_setting"]
 
 
+_READ_SETTINGS = select(settings.c.key, settings.c.value)
+
+
 def read_settings(connection: Connection) -> dict[str, Any]:
-    return {row.key: row.value for row in connection.execute(select(settings))}
+    return {row.key: row.value for row in connection.execute(_READ_SETTINGS)}
 
 
 def write_setting(connection: Connection, key: str, value: Any, now: datetime) -> None:

@@ -106,9 +106,11 @@ host_names = Table(
 )
 Index("ix_host_names_name", host_names.c.name)
 # Host search finds names other than primary names by prefix without reading the
-# primary names, and the pending count reads only pending names.
+# primary names. The pending count reads only pending names, and a lookup of the
+# approved owners of a name matches both columns of (state, name), so SQLite
+# does not pick an index on state alone and read every approved name.
 Index("ix_host_names_is_primary_name", host_names.c.is_primary, host_names.c.name)
-Index("ix_host_names_state", host_names.c.state)
+Index("ix_host_names_state_name", host_names.c.state, host_names.c.name)
 
 tokens = Table(
     "tokens",

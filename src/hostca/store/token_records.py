@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, delete, insert, or_, select, update
+from sqlalchemy import Connection, Row, and_, bindparam, delete, insert, or_, select, update
 
 from hostca.store.database import lock_for_transaction
 from hostca.store.tables import tokens
@@ -34,8 +34,22 @@ def lock_token_name(connection: Connection, name: str) -> None:
     lock_for_transaction(connection, f"hostca.token:{name}")
 
 
+_FIND_TOKEN_BY_HASH = select(tokens).where(tokens.c.value_hash == bindparam("value_hash"))
+# Counts one use only while the token is usable. Built once, as it runs for every enrolment.
+_CONSUME_TOKEN = (
+    update(tokens)
+    .where(
+        tokens.c.id == bindparam("token_id"),
+        tokens.c.deleted_at.is_(None),
+        tokens.c.valid_until > bindparam("now", type_=tokens.c.valid_until.type),
+        tokens.c.uses < tokens.c.max_uses,
+    )
+    .values(uses=tokens.c.uses + 1)
+)
+
+
 def find_token_by_hash(connection: Connection, value_hash: str) -> Row[Any] | None:
-    return connection.execute(select(tokens).where(tokens.c.value_hash == value_hash)).one_or_none()
+    return connection.execute(_FIND_TOKEN_BY_HASH, {"value_hash": value_hash}).one_or_none()
 
 
 def find_live_token_by_name(connection: Connection, name: str) -> Row[Any] | None:
@@ -53,16 +67,7 @@ def list_tokens(connection: Connection, *, include_deleted: bool) -> list[Row[An
 
 def consume_token(connection: Connection, token_id: int, now: datetime) -> bool:
     """Count one use, only if the token is still usable; return whether it was."""
-    result = connection.execute(
-        update(tokens)
-        .where(
-            tokens.c.id == token_id,
-            tokens.c.deleted_at.is_(None),
-            tokens.c.valid_until > now,
-            tokens.c.uses < tokens.c.max_uses,
-        )
-        .values(uses=tokens.c.uses + 1)
-    )
+    result = connection.execute(_CONSUME_TOKEN, {"token_id": token_id, "now": now})
     return result.rowcount == 1
 
 
