@@ -291,6 +291,15 @@ def test_self_without_certificate(primary_server: PrimaryServer) -> None:
     assert (answer.status_code, answer.json()["code"]) == (401, "certificate_required")
 
 
+def test_renew_without_certificate_skips_csr(primary_server: PrimaryServer) -> None:
+    # The CSR is not checked: a client without a certificate learns only that it needs one.
+    with primary_server.client() as client:
+        answer = client.post("/api/v1/renew", json={"csr": "not a CSR"})
+
+    assert answer.status_code == 401
+    assert answer.json()["code"] == "certificate_required"
+
+
 def test_untrusted_client_certificate_fails_handshake(
     primary_server: PrimaryServer, tmp_path: Path
 ) -> None:

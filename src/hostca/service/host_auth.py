@@ -26,6 +26,7 @@ __all__ = [
     "authenticate_host",
     "authenticate_host_on",
     "check_host_certificate",
+    "require_peer_certificate",
 ]
 
 
@@ -44,16 +45,22 @@ def _colon_hex(digest: bytes) -> str:
     return ":".join(f"{byte:02X}" for byte in digest)
 
 
-def check_host_certificate(
-    connection: Connection, peer_der: bytes | None, now: datetime
-) -> HostIdentity:
-    """Return the host of a verified peer certificate, or raise why it may not act."""
+def require_peer_certificate(peer_der: bytes | None) -> bytes:
+    """Return the peer certificate, or raise ``certificate_required`` when the client sent none."""
     if not peer_der:
         raise UnauthorizedError(
             "this request needs the host's certificate; connect with the host's key and certificate "
             "(mutual TLS), or enrol first with 'hostca agent enroll'.",
             code="certificate_required",
         )
+    return peer_der
+
+
+def check_host_certificate(
+    connection: Connection, peer_der: bytes | None, now: datetime
+) -> HostIdentity:
+    """Return the host of a verified peer certificate, or raise why it may not act."""
+    peer_der = require_peer_certificate(peer_der)
     try:
         peer = x509.load_der_x509_certificate(peer_der)
     except ValueError:

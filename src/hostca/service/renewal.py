@@ -17,7 +17,7 @@ from hostca.service.audit_log import append_event, record_failure
 from hostca.service.context import Actor, ServiceContext
 from hostca.service.discovered_names import record_discovered_names
 from hostca.service.domain_settings import load_domain_settings
-from hostca.service.host_auth import check_host_certificate
+from hostca.service.host_auth import check_host_certificate, require_peer_certificate
 from hostca.service.issuance import IssuedCertificate, issue_next_certificate, public_key_of
 
 __all__ = ["RenewRequest", "renew"]
@@ -37,6 +37,8 @@ def renew(context: ServiceContext, request: RenewRequest) -> IssuedCertificate:
     actor = Actor.anonymous(request.source_ip)
     host_id: str | None = None
     try:
+        # A client without a certificate is rejected before its CSR costs any work.
+        require_peer_certificate(request.peer_der)
         checked = load_csr(request.csr_pem) if request.csr_pem is not None else None
         now = context.clock()
         with context.database.transaction() as connection:
