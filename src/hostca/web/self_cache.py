@@ -23,8 +23,9 @@ from hostca.service.context import ServiceContext
 __all__ = ["SELF_PATH", "SelfCacheMiddleware", "SelfResponseCache"]
 
 SELF_PATH = "/api/v1/self"
-# Enough for every host of a large domain. A full cache is emptied and starts over.
-MAX_ENTRIES = 100_000
+# An entry (certificate and response) takes about 1.3 KB, so a full cache takes
+# about 27 MB per worker. A full cache is emptied and starts over.
+MAX_ENTRIES = 20_000
 
 
 @dataclass(frozen=True, slots=True)
