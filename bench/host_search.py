@@ -143,8 +143,21 @@ def page_loads(
             "host_id_prefix",
             "host",
             "dashboard",
+            "api_list",
+            "api_search",
         )
     }
+    session = client.post(
+        "/api/v1/login", json={"user": "admin", "password": run.ADMIN_PASSWORD}
+    ).json()["session"]
+    api_headers = {"Authorization": f"Bearer {session}"}
+
+    def api_load(**params: str) -> httpx.Response:
+        answer = client.get("/api/v1/hosts", params={**params, "limit": "50"}, headers=api_headers)
+        if answer.status_code != 200:
+            raise RuntimeError(f"GET /api/v1/hosts {params}: HTTP {answer.status_code}")
+        return answer
+
     for _ in range(loads):
         host_id, name = generator.choice(sample)
         prefix = name.split("-")[0] + "-" + name.split("-")[1][:3]
@@ -155,6 +168,10 @@ def page_loads(
         results["host_id_prefix"].append(timed(load, "/console/hosts", q=host_id[:6]))
         results["host"].append(timed(load, f"/console/hosts/{host_id}"))
         results["dashboard"].append(timed(load, "/console/"))
+        # The REST API's search matches any part of a name or host ID, as the CLI's
+        # 'host list --search' does, so it cannot walk an index range.
+        results["api_list"].append(timed(api_load))
+        results["api_search"].append(timed(api_load, search=prefix))
     return {kind: summary(values) for kind, values in results.items()}
 
 
