@@ -1,7 +1,7 @@
 """Revocation reason codes and the building of complete CRLs (RFC 5280 section 5).
 
-``build_crl`` runs in time linear in the number of entries: it passes the whole
-list to the builder's constructor, because each
+``build_crl`` and ``sign_crl`` run in time linear in the number of entries: they
+pass the whole list to the builder's constructor, because each
 ``CertificateRevocationListBuilder.add_revoked_certificate`` call copies the list
 built so far.
 """
@@ -28,6 +28,8 @@ __all__ = [
     "build_crl",
     "parse_reason_code",
     "reason_code_name",
+    "reason_extensions",
+    "sign_crl",
 ]
 
 DEFAULT_NEXT_UPDATE = timedelta(days=7)
@@ -139,6 +141,36 @@ def build_crl(
 ) -> x509.CertificateRevocationList:
     """Build and sign a complete CRL that lists ``entries``.
 
+    The arguments are those of ``sign_crl``, which raises ``ValueError`` for a
+    broken one.
+    """
+    return sign_crl(
+        [
+            x509.RevokedCertificateBuilder(
+                entry.serial_number, entry.revocation_date, reason_extensions(entry.reason)
+            ).build()
+            for entry in entries
+        ],
+        crl_number=crl_number,
+        this_update=this_update,
+        next_update=next_update,
+        ca_certificate=ca_certificate,
+        ca_key=ca_key,
+    )
+
+
+def sign_crl(
+    revoked_certificates: list[x509.RevokedCertificate],
+    *,
+    crl_number: int,
+    this_update: datetime,
+    next_update: datetime,
+    ca_certificate: x509.Certificate,
+    ca_key: SigningKey,
+) -> x509.CertificateRevocationList:
+    """Sign a complete CRL that lists ``revoked_certificates``.
+
+    Each entry should carry the extensions of ``reason_extensions``.
     ``this_update`` and ``next_update`` must be timezone-aware, with ``next_update``
     later. ``ValueError`` reports a broken argument, because only a programming
     error produces one.
@@ -165,22 +197,17 @@ def build_crl(
             # RFC 5280 5.2.3: a conforming CRL MUST include the CRL number.
             _extension(x509.CRLNumber(crl_number)),
         ],
-        revoked_certificates=[_revoked_certificate(entry) for entry in entries],
+        revoked_certificates=revoked_certificates,
     )
     return builder.sign(ca_key, signature_hash_for(ca_key))
 
 
-def _revoked_certificate(entry: RevokedEntry) -> x509.RevokedCertificate:
-    return x509.RevokedCertificateBuilder(
-        serial_number=entry.serial_number,
-        revocation_date=entry.revocation_date,
-        extensions=_reason_extensions(entry.reason),
-    ).build()
-
-
 @functools.cache
-def _reason_extensions(reason: x509.ReasonFlags) -> list[x509.Extension[x509.ExtensionType]]:
-    """Return the entry extensions for ``reason``, built once and shared by every entry."""
+def reason_extensions(reason: x509.ReasonFlags) -> list[x509.Extension[x509.ExtensionType]]:
+    """Return the CRL entry extensions for ``reason``, built once and shared by every entry.
+
+    Callers must not change the returned list.
+    """
     # RFC 5280 5.3.1: the reasonCode "unspecified" SHOULD be absent, rather than
     # present with that value.
     if reason is x509.ReasonFlags.unspecified:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import Connection
 
-from hostca.core.crl import RevokedEntry, build_crl, parse_reason_code
+from hostca.core.crl import REASON_CODES, parse_reason_code, reason_extensions, sign_crl
 from hostca.service.context import ServiceContext
 from hostca.service.domain_settings import load_domain_settings
 from hostca.store import certificate_records
@@ -56,15 +57,9 @@ def refresh_crl(context: ServiceContext, max_age: timedelta) -> PublishedCrl | N
 def _publish(connection: Connection, context: ServiceContext, now: datetime) -> PublishedCrl:
     settings = load_domain_settings(connection)
     number = certificate_records.next_crl_number(connection)
-    entries = (
-        RevokedEntry(int(serial_number, 16), revoked_at, parse_reason_code(reason))
-        for serial_number, revoked_at, reason in certificate_records.revoked_unexpired(
-            connection, now
-        )
-    )
     next_update = now + timedelta(hours=settings.crl_next_update_hours)
-    crl = build_crl(
-        entries,
+    crl = sign_crl(
+        _revoked_certificates(connection, now),
         crl_number=number,
         this_update=now,
         next_update=next_update,
@@ -81,6 +76,30 @@ def _publish(connection: Connection, context: ServiceContext, now: datetime) -> 
         der=der,
     )
     return PublishedCrl(number, now, next_update, len(crl), der)
+
+
+def _revoked_certificates(connection: Connection, now: datetime) -> list[x509.RevokedCertificate]:
+    """Build the CRL entries of the revoked, unexpired certificates.
+
+    The loop runs once per entry, so it maps the stored reason name straight to
+    the shared extensions instead of parsing it into a ReasonFlags first.
+    """
+    extensions_by_name = {name: reason_extensions(flag) for name, flag in REASON_CODES.items()}
+    revoked: list[x509.RevokedCertificate] = []
+    append = revoked.append
+    for rows in certificate_records.revoked_unexpired(connection, now):
+        for serial_number, revoked_at, reason in rows:
+            extensions = extensions_by_name.get(reason)
+            if extensions is None:
+                # Another spelling goes through parse_reason_code, which raises
+                # ReasonCodeInvalidError for a reason that hostca does not accept.
+                extensions = reason_extensions(parse_reason_code(reason))
+            append(
+                x509.RevokedCertificateBuilder(
+                    int(serial_number, 16), revoked_at, extensions
+                ).build()
+            )
+    return revoked
 
 
 def current_crl(context: ServiceContext) -> PublishedCrl:
