@@ -14,7 +14,7 @@ from cryptography.x509.oid import CRLEntryExtensionOID
 from hostca.core.crl import ReasonCodeInvalidError
 from hostca.datadir import DataDir
 from hostca.service.context import ServiceContext
-from hostca.service.crl_service import publish_crl
+from hostca.service.crl_service import KEPT_CRLS, current_crl, publish_crl
 from hostca.service.server_setup import InitRequest, initialize_server, open_context
 from hostca.store import certificate_records, host_records
 
@@ -127,3 +127,17 @@ def test_crl_unknown_stored_reason_rejected(context: ServiceContext) -> None:
 
     with pytest.raises(ReasonCodeInvalidError):
         publish_crl(context)
+
+
+def test_old_crls_deleted_after_publication(context: ServiceContext) -> None:
+    published = [publish_crl(context) for _ in range(KEPT_CRLS + 2)]
+
+    with context.database.engine.connect() as connection:
+        numbers = [
+            row[0]
+            for row in connection.exec_driver_sql("SELECT crl_number FROM crls ORDER BY crl_number")
+        ]
+
+    assert numbers == [crl.crl_number for crl in published[-KEPT_CRLS:]]
+    assert current_crl(context).crl_number == published[-1].crl_number
+    assert publish_crl(context).crl_number == published[-1].crl_number + 1

@@ -20,6 +20,10 @@ __all__ = ["PublishedCrl", "current_crl", "publish_crl", "refresh_crl"]
 # Replicas publish one CRL at a time, so each takes the next CRL number after the
 # one committed before it.
 CRL_LOCK = "hostca.crl"
+# Only the newest CRL is served. The two before it stay for a look at recent
+# changes; older ones are deleted, since with many revocations each one is large
+# (about 53 MB for a million entries).
+KEPT_CRLS = 3
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,7 @@ def _publish(connection: Connection, context: ServiceContext, now: datetime) -> 
         entries=len(crl),
         der=der,
     )
+    certificate_records.delete_crls_before(connection, number - KEPT_CRLS + 1)
     return PublishedCrl(number, now, next_update, len(crl), der)
 
 

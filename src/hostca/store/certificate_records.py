@@ -11,6 +11,7 @@ from sqlalchemy import (
     Row,
     String,
     bindparam,
+    delete,
     func,
     insert,
     literal_column,
@@ -21,6 +22,7 @@ from sqlalchemy import (
 from hostca.store.tables import certificates, crls
 
 __all__ = [
+    "delete_crls_before",
     "find_certificate",
     "insert_certificate",
     "insert_crl",
@@ -163,6 +165,11 @@ def next_crl_number(connection: Connection) -> int:
 
 def insert_crl(connection: Connection, **values: Any) -> None:
     connection.execute(insert(crls).values(**values))
+
+
+def delete_crls_before(connection: Connection, crl_number: int) -> None:
+    """Delete the stored CRLs with a CRL number below ``crl_number``."""
+    connection.execute(delete(crls).where(crls.c.crl_number < crl_number))
 
 
 def latest_crl(connection: Connection) -> Row[Any] | None:
