@@ -4,7 +4,10 @@ Until commit 33de621, hostca's SQLite engine used ``NullPool``, so every use ope
 new connection, ran its PRAGMAs and started with ``BEGIN IMMEDIATE``. This script
 times one use, a lookup and ``read_settings`` through the current engine, and the
 steps of a new connection with ``sqlite3`` alone, so that the share of each step is
-visible.
+visible. It also times one lookup by primary key on an open connection four ways:
+a statement built for each call, a statement built once with a bound parameter (as
+hostca's enrolment and renewal statements are), the SQL text through
+``exec_driver_sql``, and ``sqlite3`` alone.
 
 Run: ``taskset -c 0 python bench/db_use_cost.py --data-dir D`` on an initialized
 data directory, where no server is running.
@@ -18,10 +21,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from sqlalchemy import Connection, bindparam, select
+
 from hostca.datadir import DataDir
 from hostca.service.server_setup import open_context
 from hostca.service.settings_service import read_settings
 from hostca.store import certificate_records
+from hostca.store.tables import certificates
 
 __all__ = ["time_per_call"]
 
@@ -64,8 +70,43 @@ def hostca_rows(data_dir: Path, count: int) -> list[tuple[str, float]]:
                 time_per_call(lambda: connection.exec_driver_sql("SELECT 1").fetchall(), count),
             )
         )
+        rows += statement_rows(connection, count)
     context.database.dispose()
     return rows
+
+
+def statement_rows(connection: Connection, count: int) -> list[tuple[str, float]]:
+    """Time one certificate lookup by serial number on an open connection, four ways."""
+    serial = "00"
+    built_once = select(certificates).where(certificates.c.serial_number == bindparam("serial"))
+    driver_sql = "SELECT * FROM certificates WHERE serial_number = ?"
+    raw = connection.connection.driver_connection
+    assert raw is not None  # an open pooled connection has its driver connection
+
+    def built_per_call() -> None:
+        statement = select(certificates).where(certificates.c.serial_number == serial)
+        connection.execute(statement).one_or_none()
+
+    label = "lookup by serial number on an open connection"
+    return [
+        (f"{label}: statement built for each call", time_per_call(built_per_call, count)),
+        (
+            f"{label}: statement built once, bound parameter",
+            time_per_call(
+                lambda: connection.execute(built_once, {"serial": serial}).one_or_none(), count
+            ),
+        ),
+        (
+            f"{label}: SQL text through `exec_driver_sql`",
+            time_per_call(
+                lambda: connection.exec_driver_sql(driver_sql, (serial,)).fetchone(), count
+            ),
+        ),
+        (
+            f"{label}: `sqlite3` alone",
+            time_per_call(lambda: raw.execute(driver_sql, (serial,)).fetchone(), count),
+        ),
+    ]
 
 
 def sqlite_rows(database: Path, count: int) -> list[tuple[str, float]]:

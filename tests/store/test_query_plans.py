@@ -1,4 +1,4 @@
-"""SQLite query plans of the lookups that every enrolment runs: each one searches an index.
+"""SQLite query plans of the lookups that every enrolment or renewal runs: each one searches an index.
 
 Without table statistics, SQLite picks among indexes that match the same number
 of equality terms by rule. A lookup that lands on an index of a column that
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Select
 
-from hostca.store import host_records
+from hostca.store import certificate_records, host_records
 from hostca.store.database import Database, sqlite_url
 
 pytestmark = pytest.mark.sqlite_only
@@ -47,3 +47,31 @@ def test_all_owners_use_name_index(database: Database) -> None:
     database.dispose()
 
     assert "host_names USING INDEX ix_host_names_name (name=?)" in plan
+
+
+def test_valid_certificates_of_host_use_host_status_index(database: Database) -> None:
+    plan = query_plan(
+        database,
+        certificate_records._VALID_CERTIFICATES_OF_HOST,
+        host_id="6f1c2a44-8e2b-4c3e-9d55-0b7c8e1f2a3b",
+        now="2026-12-05 00:00:00.000000",
+    )
+    database.dispose()
+
+    assert (
+        "certificates USING COVERING INDEX ix_certificates_host_id_status "
+        "(host_id=? AND status=? AND not_after>?)" in plan
+    )
+
+
+def test_live_certificates_of_host_use_host_index(database: Database) -> None:
+    statement = certificate_records._LIVE_CERTIFICATES_OF_HOST
+    plan = query_plan(
+        database,
+        statement,
+        host_id="6f1c2a44-8e2b-4c3e-9d55-0b7c8e1f2a3b",
+        now="2026-12-05 00:00:00.000000",
+    )
+    database.dispose()
+
+    assert "certificates USING INDEX ix_certificates_host_id_status (host_id=?)" in plan

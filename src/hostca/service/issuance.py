@@ -146,10 +146,15 @@ def issue_next_certificate(
     superseded (a reissue or a new key). Returns the certificate and the serial
     numbers of the earlier certificates that were retired.
     """
-    earlier = [
-        row.serial_number
-        for row in certificate_records.live_certificates_of_host(connection, host_id, now)
-    ]
+    earlier: list[str] = []
+    if retire == "supersede":
+        # Superseded certificates stay as they are, so only the valid ones are read.
+        earlier = certificate_records.valid_certificates_of_host(connection, host_id, now)
+    elif retire == "revoke":
+        earlier = [
+            row.serial_number
+            for row in certificate_records.live_certificates_of_host(connection, host_id, now)
+        ]
     issued = issue_certificate(
         connection, context, host_id=host_id, public_key=public_key, lifetime=lifetime, now=now
     )

@@ -34,6 +34,7 @@ __all__ = [
     "mark_superseded",
     "next_crl_number",
     "revoked_unexpired",
+    "valid_certificates_of_host",
 ]
 
 # Rows per fetchmany call when reading the entries of a CRL. A batch of 1,000 rows
@@ -51,6 +52,11 @@ _FIND_CERTIFICATE = select(certificates).where(
 _LIVE_CERTIFICATES_OF_HOST = select(certificates).where(
     certificates.c.host_id == bindparam("host_id"),
     certificates.c.status != "revoked",
+    certificates.c.not_after > bindparam("now", type_=certificates.c.not_after.type),
+)
+_VALID_CERTIFICATES_OF_HOST = select(certificates.c.serial_number).where(
+    certificates.c.host_id == bindparam("host_id"),
+    certificates.c.status == "valid",
     certificates.c.not_after > bindparam("now", type_=certificates.c.not_after.type),
 )
 _MARK_SUPERSEDED = (
@@ -76,6 +82,13 @@ def live_certificates_of_host(
 ) -> list[Row[Any]]:
     """Return the host's certificates that are neither revoked nor expired."""
     return list(connection.execute(_LIVE_CERTIFICATES_OF_HOST, {"host_id": host_id, "now": now}))
+
+
+def valid_certificates_of_host(connection: Connection, host_id: str, now: datetime) -> list[str]:
+    """Return the serial numbers of the host's unexpired certificates in status valid."""
+    return list(
+        connection.execute(_VALID_CERTIFICATES_OF_HOST, {"host_id": host_id, "now": now}).scalars()
+    )
 
 
 def mark_superseded(connection: Connection, serial_numbers: list[str]) -> None:

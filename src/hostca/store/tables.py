@@ -153,7 +153,16 @@ certificates = Table(
     Column("key_type", String(32), nullable=False),
     Column("pem", Text, nullable=False),
 )
-Index("ix_certificates_host_id", certificates.c.host_id)
+# A renewal finds the host's valid, unexpired certificates without reading its
+# superseded ones. The index contains the serial number the lookup returns, since
+# SQLite would otherwise pick the CRL's index below, which contains it too.
+Index(
+    "ix_certificates_host_id_status",
+    certificates.c.host_id,
+    certificates.c.status,
+    certificates.c.not_after,
+    certificates.c.serial_number,
+)
 # The CRL query reads only this index: it lists the columns of a CRL entry after the
 # ones it filters on.
 Index(
