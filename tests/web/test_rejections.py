@@ -20,7 +20,7 @@ from hostca.service.token_service import CreateTokenRequest, create_token
 from hostca.service.user_service import create_user
 from hostca.store.tables import sessions, tokens
 
-from conftest import PrimaryServer
+from conftest import PrimaryServer, query_rows
 from e2e_helpers import openssl_csr
 
 pytestmark = pytest.mark.e2e
@@ -614,3 +614,22 @@ def test_mapping_conflict_with_primary_name_hint(
     )
     assert (answer.status_code, answer.json()["code"]) == (409, "name_conflict")
     assert "primary name, which can be neither shared nor removed" in answer.json()["detail"]
+
+
+def test_forwarded_for_header_ignored(primary_server: PrimaryServer) -> None:
+    # A failed login is audited with its source address, so a forged X-Forwarded-For
+    # from a loopback client would show there (and in the rate limits) if trusted.
+    user = "forwarded-for-probe"
+    with primary_server.client() as client:
+        answer = client.post(
+            "/api/v1/login",
+            json={"user": user, "password": "not the password"},
+            headers={"X-Forwarded-For": "203.0.113.9"},
+        )
+    rows = query_rows(
+        primary_server.data_dir,
+        f"SELECT source_ip FROM audit_events WHERE actor = '{user}'",  # noqa: S608 - a constant
+    )
+
+    assert answer.status_code == 401
+    assert rows == [("127.0.0.1",)]

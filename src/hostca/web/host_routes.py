@@ -73,7 +73,7 @@ def post_renew(body: RenewBody, request: Request, context: Context) -> dict[str,
 @router.get("/self", response_class=UtcJSONResponse)
 def get_self(request: Request, context: Context) -> Response:
     """Return the calling host's record and the status of its certificate."""
-    cache: SelfResponseCache = request.app.state.self_cache
+    cache: SelfResponseCache = request.app.self_cache
     peer_der = peer_certificate(request)
     # Read before the database, so that a commit during the reads makes the cached response stale.
     version = cache.version(context)

@@ -8,7 +8,8 @@ certificate gets the cached response only if no connection has committed since
 then and the certificate is within its validity dates. Any commit, including a
 revocation in another worker or process, empties the cache, so a cached response
 is never staler than a read of the database. Every other case, including
-rejections and their audit events, goes through the route.
+rejections and their audit events, goes through the route. The application
+checks the cache before any framework layer runs (``hostca.web.app``).
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope, Send
 
 from hostca.service.context import ServiceContext
 
-__all__ = ["SELF_PATH", "SelfCacheMiddleware", "SelfResponseCache"]
+__all__ = ["SELF_PATH", "SelfResponseCache", "send_cached_self"]
 
 SELF_PATH = "/api/v1/self"
 # An entry (certificate and response) takes about 1.3 KB, so a full cache takes
@@ -81,31 +82,28 @@ class SelfResponseCache:
         return entry.body
 
 
-class SelfCacheMiddleware:
-    """Send the cached response to ``GET /api/v1/self``, and pass every other request on."""
-
-    def __init__(self, app: ASGIApp, cache: SelfResponseCache) -> None:
-        self.app = app
-        self.cache = cache
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == SELF_PATH and scope["method"] == "GET":
-            tls = scope.get("extensions", {}).get("tls") or {}
-            peer_der = tls.get("client_cert_der")
-            # The service context is in the application's state, where the routes find it.
-            context = scope["app"].state.context
-            body = self.cache.lookup(context, peer_der) if peer_der else None
-            if body is not None:
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 200,
-                        "headers": [
-                            (b"content-length", str(len(body)).encode()),
-                            (b"content-type", b"application/json"),
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": body})
-                return
-        await self.app(scope, receive, send)
+async def send_cached_self(
+    cache: SelfResponseCache, context: ServiceContext | None, scope: Scope, send: Send
+) -> bool:
+    """Send the cached response if ``scope`` is a ``GET /api/v1/self`` that has one; return whether it did."""
+    if scope["type"] != "http" or scope["path"] != SELF_PATH or scope["method"] != "GET":
+        return False
+    tls = scope.get("extensions", {}).get("tls") or {}
+    peer_der = tls.get("client_cert_der")
+    if not peer_der or context is None:
+        return False
+    body = cache.lookup(context, peer_der)
+    if body is None:
+        return False
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-length", str(len(body)).encode()),
+                (b"content-type", b"application/json"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+    return True

@@ -293,6 +293,10 @@ def build_config(
         ssl_ciphers=TLS12_CIPHERS,
         log_config=None,
         access_log=False,
+        # Hosts reach hostca directly or through a TLS passthrough, never through a
+        # proxy that ends TLS, so X-Forwarded-For is never trusted, not even from
+        # 127.0.0.1, which uvicorn trusts by default.
+        proxy_headers=False,
         server_header=False,
         timeout_graceful_shutdown=5,
     )
