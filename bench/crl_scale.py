@@ -147,12 +147,18 @@ def child_bare(data_dir: Path, entries: int) -> dict[str, Any]:
 
     rss_before = reset_peak_rss()
     started = time.perf_counter()
-    revoked = []
-    for serial, revoked_at, flag in records:
-        builder = x509.RevokedCertificateBuilder(serial, revoked_at)
-        if flag is not None:
-            builder = builder.add_extension(x509.CRLReason(flag), critical=False)
-        revoked.append(builder.build())
+    # Each entry gets a shared list with its reason's extension, passed to the
+    # builder's constructor, as hostca does. Adding a new CRLReason to each entry
+    # with add_extension takes about a third longer per entry.
+    reason_extensions: dict[x509.ReasonFlags | None, list[x509.Extension[x509.CRLReason]]] = {
+        flag: [x509.Extension(x509.CRLReason.oid, False, x509.CRLReason(flag))]
+        for flag in flags.values()
+    }
+    reason_extensions[None] = []
+    revoked = [
+        x509.RevokedCertificateBuilder(serial, revoked_at, reason_extensions[flag]).build()  # type: ignore[arg-type]
+        for serial, revoked_at, flag in records
+    ]
     crl = x509.CertificateRevocationListBuilder(
         issuer_name=certificate.subject,
         last_update=now,
