@@ -60,8 +60,20 @@ def main() -> None:
         metavar="TEXT",
         help="list only frames that contain TEXT; may be given more than once",
     )
+    parser.add_argument(
+        "--roots",
+        action="store_true",
+        help="also list the frames that are on every busy stack, such as the server's start-up",
+    )
     arguments = parser.parse_args()
-    busy, inclusive, own = summarize(arguments.profile.read_text().splitlines())
+    try:
+        lines = arguments.profile.read_text().splitlines()
+    except OSError as error:
+        raise SystemExit(
+            f"{arguments.profile}: cannot read the profile ({error.strerror}); give a file that "
+            "bench/run.py --profile wrote"
+        ) from None
+    busy, inclusive, own = summarize(lines)
     if busy == 0:
         raise SystemExit(f"{arguments.profile}: no busy samples; was the server under load?")
 
@@ -73,6 +85,8 @@ def main() -> None:
     for frame, count in inclusive.most_common():
         if arguments.match and not any(text in frame for text in arguments.match):
             continue
+        if count == busy and not arguments.roots:
+            continue  # on every stack, so it tells nothing about where the time goes
         print(f"| `{frame}` | {100 * count / busy:.1f}% | {100 * own[frame] / busy:.1f}% |")
         listed += 1
         if listed == arguments.top:

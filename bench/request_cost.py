@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime
 import json
 import sys
 import tempfile
@@ -105,7 +106,12 @@ async def mean_microseconds_async(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--count", type=int, default=500, help="calls per operation")
+    parser.add_argument(
+        "--count",
+        type=run.positive_integer,
+        default=500,
+        help="calls per operation; the table gives their mean (default 500)",
+    )
     arguments = parser.parse_args()
     count = arguments.count
     # The server logs each issuance; the cost of writing the line is left out here.
@@ -222,6 +228,12 @@ def main() -> None:
         loop.close()
         context.database.dispose()
 
+    source = run.measured_source()
+    print(
+        f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, commit {source['commit'][:12]}"
+        f"{' with uncommitted changes' if source['changed_files'] else ''}, "
+        f"mean of {count} calls per operation"
+    )
     print("| operation | time per call | SQL statements per call |\n|---|---|---|")
     for label, microseconds, statement_count in rows:
         print(f"| {label} | {microseconds:,.0f} µs | {statement_count} |")

@@ -400,7 +400,24 @@ def measure(bench: Bench, scenario: Any, port: int, mode: str, bounds: Bounds) -
         )
     if result.elapsed_seconds > 0:
         result.server_cpu_share = (process_cpu_seconds(pid) - cpu_before) / result.elapsed_seconds
+    check_run(result, port)
     return result
+
+
+class RunFailedError(Exception):
+    """A load run in which most requests failed, so that its figures mean nothing."""
+
+
+def check_run(result: LoadResult, port: int) -> None:
+    """Raise ``RunFailedError`` when at least half of the run's requests failed."""
+    failed = sum(result.errors.values())
+    if result.ok > failed:
+        return
+    kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(result.errors.items()))
+    raise RunFailedError(
+        f"port {port}: {failed:,} of {result.requests:,} requests failed ({kinds or 'none sent'}); "
+        "the server may have stopped. No results were written for this part."
+    )
 
 
 @contextmanager
@@ -761,6 +778,8 @@ def measured_source() -> dict[str, Any]:
         # Empty when the package is not inside a git checkout, such as an export.
         "commit": git("rev-parse", "HEAD"),
         "changed_files": git("status", "--porcelain", "--", ".").splitlines(),
+        # The benchmark scripts that ran, where they differ from that commit.
+        "bench_changed_files": git("status", "--porcelain", "--", str(BENCH_DIR)).splitlines(),
     }
 
 
@@ -1037,7 +1056,33 @@ def format_spread(values: dict[str, float]) -> str:
 # --- main -----------------------------------------------------------------------------
 
 
+def positive_integer(text: str) -> int:
+    """Parse a command-line count that must be 1 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text}: not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: must be 1 or more")
+    return value
+
+
 def main() -> None:
+    try:
+        run_suite()
+    except KeyboardInterrupt:
+        print(
+            "interrupted: the part in progress wrote no results; the servers it started "
+            "are stopped",
+            file=sys.stderr,
+        )
+        sys.exit(130)
+    except RunFailedError as error:
+        print(f"benchmark run failed: {error}", file=sys.stderr)
+        sys.exit(1)
+
+
+def run_suite() -> None:
     parser = argparse.ArgumentParser(description="Run hostca's benchmarks on loopback.")
     parser.add_argument(
         "parts",
@@ -1046,19 +1091,22 @@ def main() -> None:
         help=f"parts to run, from {', '.join(PARTS)}; all by default",
     )
     parser.add_argument(
-        "--runs", type=int, default=5, help="runs per part; the median is reported (default 5)"
+        "--runs",
+        type=positive_integer,
+        default=5,
+        help="runs per part; the median is reported (default 5)",
     )
     parser.add_argument(
         "--results-dir",
         type=Path,
-        default=BENCH_DIR / "results",
-        help="directory for the JSON results (default bench/results)",
+        help="directory for the JSON results (default bench/results, or a new temporary "
+        "directory with --smoke)",
     )
     parser.add_argument(
         "--markdown",
         type=Path,
-        default=REPOSITORY / "BENCHMARKS.md",
-        help="file to regenerate from the results (default BENCHMARKS.md)",
+        help="file to regenerate from the results (default BENCHMARKS.md, or a file in the "
+        "results directory with --smoke)",
     )
     parser.add_argument(
         "--render-only",
@@ -1068,7 +1116,8 @@ def main() -> None:
     parser.add_argument(
         "--smoke",
         action="store_true",
-        help="one tiny run per part, to check that the suite works; figures mean nothing",
+        help="one tiny run per part, to check that the suite works; figures mean nothing, so "
+        "they go to a temporary directory unless --results-dir and --markdown are given",
     )
     parser.add_argument(
         "--profile",
@@ -1083,6 +1132,22 @@ def main() -> None:
         help="the py-spy program for --profile (default: py-spy on PATH)",
     )
     arguments = parser.parse_args()
+    if arguments.results_dir is None:
+        arguments.results_dir = (
+            Path(tempfile.mkdtemp(prefix="hostca-bench-smoke-"))
+            if arguments.smoke
+            else BENCH_DIR / "results"
+        )
+    if arguments.markdown is None:
+        arguments.markdown = (
+            arguments.results_dir / "BENCHMARKS.md"
+            if arguments.smoke
+            else REPOSITORY / "BENCHMARKS.md"
+        )
+    if arguments.results_dir.exists() and not arguments.results_dir.is_dir():
+        parser.error(f"--results-dir {arguments.results_dir}: exists and is not a directory")
+    if arguments.markdown.is_dir():
+        parser.error(f"--markdown {arguments.markdown}: is a directory; give a file name")
     if arguments.profile and not arguments.py_spy:
         parser.error(
             "--profile needs py-spy: install it (pip install py-spy) or pass --py-spy PATH"
@@ -1195,7 +1260,9 @@ def main() -> None:
                     machine=info,
                     source=source,
                     date=started,
-                    command=f"python bench/run.py {part} --runs {runs}",
+                    command=f"python bench/run.py {part} --runs {runs}"
+                    + (" --smoke" if arguments.smoke else "")
+                    + (f" --profile {arguments.profile}" if arguments.profile else ""),
                     # Other work on the machine skews every figure. The 1-minute load
                     # average hints at it, but also counts this suite's own processes.
                     load_average=[round(load_before, 2), round(os.getloadavg()[0], 2)],

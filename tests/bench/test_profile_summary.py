@@ -36,10 +36,17 @@ def test_waiting_samples_left_out(tmp_path: Path) -> None:
 
 
 def test_inclusive_and_own_shares(tmp_path: Path) -> None:
-    output = summary(tmp_path, "--match", "routes").stdout
+    output = summary(tmp_path, "--match", "routes", "--roots").stdout
 
     assert "| `handle (web/routes.py:20)` | 100.0% | 75.0% |" in output
     assert "query" not in output
+
+
+def test_frames_on_every_stack_hidden(tmp_path: Path) -> None:
+    output = summary(tmp_path).stdout
+
+    assert "main (app.py" not in output
+    assert "| `query (store/records.py:5)` | 25.0% | 25.0% |" in output
 
 
 def test_profile_without_busy_samples_fails(tmp_path: Path) -> None:
