@@ -297,7 +297,7 @@ def test_run_refuses_old_schema_until_migrated(initialized: Path) -> None:
     assert refused.returncode != 0
     assert refused.stderr.splitlines() == [
         f"hostca: error: the database schema is at revision 0002, older than {head} that this "
-        "hostca needs; run 'hostca server migrate' first."
+        f"hostca needs; run 'hostca server migrate --data-dir {initialized}' first."
     ]
     migrated = hostca("migrate")
     assert migrated.returncode == 0, migrated.stderr

@@ -20,7 +20,7 @@ from hostca.service.token_service import CreateTokenRequest, create_token
 from hostca.service.user_service import create_user
 from hostca.store.tables import sessions, tokens
 
-from conftest import PrimaryServer, query_rows
+from conftest import HOSTCA, PrimaryServer, query_rows
 from e2e_helpers import openssl_csr
 
 pytestmark = pytest.mark.e2e
@@ -633,3 +633,18 @@ def test_forwarded_for_header_ignored(primary_server: PrimaryServer) -> None:
 
     assert answer.status_code == 401
     assert rows == [("127.0.0.1",)]
+
+
+def test_migrate_refused_while_server_runs(primary_server: PrimaryServer) -> None:
+    completed = subprocess.run(
+        [HOSTCA, "server", "migrate", "--data-dir", str(primary_server.data_dir)],
+        capture_output=True,
+        text=True,
+        check=False,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+    )
+
+    assert completed.returncode != 0
+    assert f"(PID {primary_server.process.pid})" in completed.stderr
+    assert "stop it before you migrate its database" in completed.stderr

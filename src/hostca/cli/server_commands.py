@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from hostca.cli.output import emit, json_option
-from hostca.core.errors import InvalidRequestError
+from hostca.core.errors import InvalidRequestError, UnavailableError
 from hostca.settings import DEFAULT_PORT, ServerSettings
 
 if TYPE_CHECKING:
@@ -402,13 +402,24 @@ def migrate(data_dir: Path | None, database_url: str | None) -> None:
     settings = _settings(data_dir, database_url=database_url)
     layout = DataDir(settings.data_dir)
     layout.read_config()
-    database = database_for(layout, settings.database_url)
+    # A server running on this data directory has checked the schema only at its
+    # start, so it would go on serving a schema it was not written for.
     try:
-        before = database.current_revision()
-        database.upgrade()
-        after = database.current_revision()
-    finally:
-        database.dispose()
+        lock = layout.lock_for_server()
+    except UnavailableError as error:
+        raise UnavailableError(
+            f"{error.message.split(';')[0]}; stop it before you migrate its database, "
+            "then start the new version.",
+            code=error.code,
+        ) from None
+    with lock:
+        database = database_for(layout, settings.database_url)
+        try:
+            before = database.current_revision()
+            database.upgrade()
+            after = database.current_revision()
+        finally:
+            database.dispose()
     click.echo(f"Database schema: {before or 'empty'} -> {after}.")
 
 

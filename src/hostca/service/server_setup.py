@@ -386,7 +386,7 @@ def open_context(
     ca = _load_ca(data_dir, config, ca_passphrase, pkcs11_login)
     database = database_for(data_dir, database_url, pool)
     try:
-        database.check_schema()
+        database.check_schema(f"hostca server migrate --data-dir {data_dir.root}")
     except BaseException:
         database.dispose()
         raise

@@ -275,8 +275,11 @@ class Database:
                 ).scalar_one()
             )
 
-    def check_schema(self) -> None:
-        """Raise unless the database schema is the one this code was written for."""
+    def check_schema(self, migrate_command: str = "hostca server migrate") -> None:
+        """Raise unless the database schema is the one this code was written for.
+
+        ``migrate_command`` is the command that the message of an older schema names.
+        """
         current = self.current_revision()
         head = self.head_revision()
         if current == head:
@@ -286,7 +289,7 @@ class Database:
         elif current in _known_revisions():
             message = (
                 f"the database schema is at revision {current}, older than {head} that this "
-                "hostca needs; run 'hostca server migrate' first."
+                f"hostca needs; run '{migrate_command}' first."
             )
         else:
             message = (
