@@ -99,6 +99,8 @@ def test_rekey_revokes_old_certificate(primary_server: PrimaryServer, tmp_path: 
     with primary_server.client(cert=(old_certificate, old_key)) as client:
         refused = client.get("/api/v1/self")
     assert (refused.status_code, refused.json()["code"]) == (403, "certificate_revoked")
+    # The host has the newer certificate, so the message points there first.
+    assert "connect with the host's newest certificate" in refused.json()["detail"]
     with primary_server.client(cert=(new_certificate, new_key)) as client:
         assert client.get("/api/v1/self").status_code == 200
 

@@ -80,10 +80,19 @@ def check_host_certificate(
             details={"serial_number": serial},
         )
     if row.status == "revoked":
+        # A rekey or reissue revokes the earlier certificates as superseded, and
+        # then the host already has a newer certificate to use.
+        remedy = (
+            "a rekey or reissue replaced it, so connect with the host's newest certificate "
+            "('hostca agent status' shows it); if the host lost that one, it needs a reissue "
+            "token from the administrator and 'hostca agent enroll --force'."
+            if row.revocation_reason == "superseded"
+            else "the host needs a reissue token from the administrator and "
+            "'hostca agent enroll --force'."
+        )
         raise ForbiddenError(
             f"certificate {serial} of host {row.host_id} was revoked at {row.revoked_at.isoformat()} "
-            f"({row.revocation_reason}); the host needs a reissue token from the administrator "
-            "and 'hostca agent enroll --force'.",
+            f"({row.revocation_reason}); {remedy}",
             code="certificate_revoked",
             details={"serial_number": serial, "host_id": row.host_id},
         )
