@@ -1021,9 +1021,11 @@ def render_crl(report: dict[str, Any]) -> list[str]:
 NOTES = [
     "## What each row measures",
     "",
-    "- **self**: 32 keep-alive connections with a client certificate send",
+    "- **self**: 32 keep-alive connections with one host's client certificate send",
     "  `GET /api/v1/self`. The ceiling app reads the peer certificate from the TLS",
-    "  scope and responds with its size.",
+    "  scope and responds with its size. Nothing is written meanwhile, so hostca",
+    "  sends its cached response after the first poll (see `GET /api/v1/self` under",
+    '  "What bounds the missed targets"); any commit would empty that cache.',
     "- **enroll**: 16 workers, each request on a new TLS connection without a client",
     "  certificate (a new host has none), posting a new P-256 CSR with a new name and",
     "  an authorization token. The ceiling app loads the CSR, checks its signature and",
