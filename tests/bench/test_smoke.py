@@ -47,7 +47,7 @@ def test_part_writes_results(smoke_run: tuple[Path, Path, str], part: str) -> No
     report = json.loads((results_dir / f"{part}.json").read_text())
     assert report["part"] == part
     assert report["machine"]["cores"] >= 2
-    assert report["command"] == f"python bench/run.py {part} --runs 1"
+    assert report["command"] == f"python bench/run.py {part} --runs 1 --smoke"
 
 
 @pytest.mark.parametrize("part", ["self", "enroll", "renew", "cfssl"])
