@@ -141,3 +141,31 @@ def test_old_crls_deleted_after_publication(context: ServiceContext) -> None:
     assert numbers == [crl.crl_number for crl in published[-KEPT_CRLS:]]
     assert current_crl(context).crl_number == published[-1].crl_number
     assert publish_crl(context).crl_number == published[-1].crl_number + 1
+
+
+def test_revoked_rows_come_in_batches(
+    context: ServiceContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(certificate_records, "REVOKED_BATCH_ROWS", 4)
+    add_certificates(context, [("revoked", 30, "superseded")] * 10)
+
+    with context.database.transaction() as connection:
+        sizes = [len(rows) for rows in certificate_records.revoked_unexpired(connection, NOW)]
+
+    assert sizes == [4, 4, 2]
+
+
+@pytest.mark.postgresql_only
+def test_postgresql_reads_revoked_rows_through_server_cursor(
+    context: ServiceContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(certificate_records, "REVOKED_BATCH_ROWS", 4)
+    add_certificates(context, [("revoked", 30, "superseded")] * 10)
+
+    with context.database.transaction() as connection:
+        batches = certificate_records.revoked_unexpired(connection, NOW)
+        next(batches)
+        open_cursors = connection.exec_driver_sql("SELECT count(*) FROM pg_cursors").scalar_one()
+        batches.close()
+
+    assert open_cursors == 1
