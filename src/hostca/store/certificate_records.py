@@ -140,9 +140,9 @@ def revoked_unexpired(
     """Yield (serial number, revocation time in UTC, reason) for every entry of the next CRL.
 
     These are the certificates that are revoked and not yet past not_after. They
-    come in lists of up to ``REVOKED_BATCH_ROWS``, read with the DBAPI cursor's
-    ``fetchmany``, because iterating SQLAlchemy's result row by row took about 1.5
-    times as long on SQLite. The rows are streamed, on PostgreSQL through a
+    come in lists of up to ``REVOKED_BATCH_ROWS``. On SQLite they are read with
+    the DBAPI cursor's ``fetchmany``, because iterating SQLAlchemy's result row by
+    row took about 1.5 times as long. The rows are streamed, on PostgreSQL through a
     server-side cursor, so a CRL of a million entries never keeps them all in
     memory. SQLite returns the stored text of revoked_at, which is parsed here
     into a naive UTC datetime, and psycopg returns aware datetimes.
