@@ -86,7 +86,7 @@ def main() -> None:
         if arguments.match and not any(text in frame for text in arguments.match):
             continue
         if count == busy and not arguments.roots:
-            continue  # on every stack, so it tells nothing about where the time goes
+            continue  # on every stack, so it shows nothing about where the time goes
         print(f"| `{frame}` | {100 * count / busy:.1f}% | {100 * own[frame] / busy:.1f}% |")
         listed += 1
         if listed == arguments.top:

@@ -3,10 +3,10 @@
 Usage: ``taskset -c 0 python bench/request_cost.py [--count 500]``.
 
 The load rows of BENCHMARKS.md give the rate of a whole server. This script splits
-that cost: it times each operation as a call of the service function, and as a
-request through the ASGI application (FastAPI and hostca's layers, with the
-client certificate put into the TLS scope as the server's TLS protocol does). It
-also counts the SQL statements of one call. What the server spends beyond these,
+that cost. It times each operation as a call of the service function, and as a
+request through the ASGI application, which runs FastAPI and hostca's layers. The
+client certificate goes into the TLS scope, as the server's TLS protocol puts it
+there. It also counts the SQL statements of one call. What the server spends beyond these,
 compared with the bare ceiling app, is the TLS handshake and HTTP, which both pay.
 It starts from a new data directory in a temporary directory and starts no server.
 """
@@ -43,6 +43,7 @@ from hostca.service.renewal import RenewRequest, renew  # noqa: E402
 from hostca.service.server_setup import open_context  # noqa: E402
 from hostca.service.token_service import CreateTokenRequest, create_token  # noqa: E402
 from hostca.web.app import create_app  # noqa: E402
+from hostca.web.self_cache import SelfResponseCache  # noqa: E402
 
 ADMIN = Actor(name="admin", role="security-admin")
 
@@ -216,7 +217,7 @@ def main() -> None:
         )
 
         async def self_request_uncached(index: int) -> None:
-            app.self_cache = type(app.self_cache)()  # an empty cache, so the route runs
+            app.self_cache = SelfResponseCache()  # an empty cache, so the route runs
             await self_request(index)
 
         statements.clear()
@@ -239,7 +240,7 @@ def main() -> None:
         f"mean of {count} calls per operation"
     )
     # The wall time also counts waits, such as a route's hand-off to a worker thread
-    # and back; the CPU time is what a loaded server spends on the call.
+    # and back. The CPU time is what a loaded server spends on the call.
     print("| operation | wall time per call | CPU time per call | SQL statements per call |")
     print("|---|---|---|---|")
     for label, (wall, cpu), statement_count in rows:

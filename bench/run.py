@@ -371,33 +371,27 @@ def process_cpu_seconds(pid: int) -> float:
 
 def measure(bench: Bench, scenario: Any, port: int, mode: str, bounds: Bounds) -> LoadResult:
     """Warm up, then run and return one bounded load run with the server's CPU share."""
-    asyncio.run(
-        run_load(
-            scenario,
-            host=HOST,
-            port=port,
-            mode=mode,  # type: ignore[arg-type]
-            concurrency=bounds.concurrency,
-            max_requests=bounds.warmup_requests,
-            max_seconds=bounds.max_seconds,
-        )
-    )
-    pid = bench.server_pids[port]
-    with ExitStack() as stack:
-        if bench.py_spy and bench.profile_dir and port == bench.hostca_port:
-            stack.enter_context(profiled(bench, pid))
-        cpu_before = process_cpu_seconds(pid)
-        result = asyncio.run(
+
+    def load(max_requests: int) -> LoadResult:
+        return asyncio.run(
             run_load(
                 scenario,
                 host=HOST,
                 port=port,
                 mode=mode,  # type: ignore[arg-type]
                 concurrency=bounds.concurrency,
-                max_requests=bounds.max_requests,
+                max_requests=max_requests,
                 max_seconds=bounds.max_seconds,
             )
         )
+
+    load(bounds.warmup_requests)
+    pid = bench.server_pids[port]
+    with ExitStack() as stack:
+        if bench.py_spy and bench.profile_dir and port == bench.hostca_port:
+            stack.enter_context(profiled(bench, pid))
+        cpu_before = process_cpu_seconds(pid)
+        result = load(bounds.max_requests)
     if result.elapsed_seconds > 0:
         result.server_cpu_share = (process_cpu_seconds(pid) - cpu_before) / result.elapsed_seconds
     check_run(result, port)
@@ -422,10 +416,10 @@ def check_run(result: LoadResult, port: int) -> None:
 
 @contextmanager
 def profiled(bench: Bench, pid: int) -> Iterator[None]:
-    """Sample the hostca server with py-spy while the block runs; write its raw stacks.
+    """Sample the hostca server with py-spy while the block runs, and write its raw stacks.
 
-    py-spy slows the server while it samples, so a profiled run's rate is not
-    reported as a result: only the shares in the profile mean something.
+    py-spy slows the server while it samples, so only the shares in the profile
+    mean something, not the rates of a profiled run.
     """
     assert bench.py_spy and bench.profile_dir  # the caller checked
     bench.profiles += 1
@@ -435,7 +429,7 @@ def profiled(bench: Bench, pid: int) -> Iterator[None]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    time.sleep(0.5)  # py-spy attaches before the load starts
+    time.sleep(0.5)  # time for py-spy to attach before the load starts (an estimate)
     try:
         yield
     finally:

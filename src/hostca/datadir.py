@@ -95,8 +95,12 @@ class DataDir:
         """Locked by the worker process that runs the periodic jobs (SQLite only)."""
         return self.root / "leader.lock"
 
-    def lock_for_server(self) -> IO[str]:
+    def lock_for_server(
+        self, next_step: str = "stop it first, or give this one another --data-dir."
+    ) -> IO[str]:
         """Take the data directory's server lock, held while the returned file stays open.
+
+        ``next_step`` ends the message when another server holds the lock.
 
         Two servers on one data directory would both publish CRLs and write SQLite at
         once; the second one is stopped here instead. The worker processes of one
@@ -114,7 +118,7 @@ class DataDir:
             stream.close()
             raise UnavailableError(
                 f"{self.root}: another hostca server (PID {holder}) runs on this data directory; "
-                "stop it first, or give this one another --data-dir.",
+                f"{next_step}",
                 code="data_dir_locked",
             ) from None
         stream.seek(0)

@@ -27,8 +27,8 @@ from cryptography.x509.oid import NameOID
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
-from starlette.types import ASGIApp, Receive, Scope, Send
 
+from asgi_helpers import PeerCertificateApp
 from hostca.datadir import DataDir
 from hostca.service.api_key_service import create_api_key
 from hostca.service.context import Actor, ServiceContext
@@ -84,19 +84,6 @@ def still_a_csr(text: str) -> bool:
         return csr.is_signature_valid
     except (ValueError, UnicodeError, UnsupportedAlgorithm, x509.InvalidVersion):
         return False
-
-
-class PeerCertificateApp:
-    """Put ``peer_der`` into each request's TLS scope, as the server's TLS protocol does."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-        self.peer_der: bytes | None = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and self.peer_der is not None:
-            scope = {**scope, "extensions": {"tls": {"client_cert_der": self.peer_der}}}
-        await self.app(scope, receive, send)
 
 
 class Api:

@@ -24,8 +24,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from sqlalchemy import event
 from starlette.testclient import TestClient
-from starlette.types import ASGIApp, Receive, Scope, Send
 
+from asgi_helpers import PeerCertificateApp
 from hostca.datadir import DataDir
 from hostca.service.context import Actor, ServiceContext
 from hostca.service.server_setup import open_context
@@ -38,25 +38,12 @@ from conftest import init_server
 ADMIN = Actor(name="admin", role="security-admin")
 
 
-class PeerApp:
-    """Put ``peer_der`` into each request's TLS scope, as the server's TLS protocol does."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-        self.peer_der: bytes | None = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and self.peer_der is not None:
-            scope = {**scope, "extensions": {"tls": {"client_cert_der": self.peer_der}}}
-        await self.app(scope, receive, send)
-
-
 @dataclass
 class Host:
     context: ServiceContext
     data_dir: Path
     client: TestClient
-    peer: PeerApp
+    peer: PeerCertificateApp
     serial_number: str
     statements: list[str]
 
@@ -75,7 +62,7 @@ def host(tmp_path: Path) -> Iterator[Host]:
     def _count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         statements.append(statement)
 
-    peer = PeerApp(create_app(context))
+    peer = PeerCertificateApp(create_app(context))
     client = TestClient(peer, base_url="https://testserver", raise_server_exceptions=False)
     token = create_token(
         context, ADMIN, CreateTokenRequest(name="self-answers", max_uses=1, valid_for="1h")

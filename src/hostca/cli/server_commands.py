@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from hostca.cli.output import emit, json_option
-from hostca.core.errors import InvalidRequestError, UnavailableError
+from hostca.core.errors import InvalidRequestError
 from hostca.settings import DEFAULT_PORT, ServerSettings
 
 if TYPE_CHECKING:
@@ -404,15 +404,9 @@ def migrate(data_dir: Path | None, database_url: str | None) -> None:
     layout.read_config()
     # A server running on this data directory has checked the schema only at its
     # start, so it would go on serving a schema it was not written for.
-    try:
-        lock = layout.lock_for_server()
-    except UnavailableError as error:
-        raise UnavailableError(
-            f"{error.message.split(';')[0]}; stop it before you migrate its database, "
-            "then start the new version.",
-            code=error.code,
-        ) from None
-    with lock:
+    with layout.lock_for_server(
+        "stop it before you migrate its database, then start the new version."
+    ):
         database = database_for(layout, settings.database_url)
         try:
             before = database.current_revision()

@@ -20,8 +20,8 @@ __all__ = ["PublishedCrl", "current_crl", "publish_crl", "refresh_crl"]
 # Replicas publish one CRL at a time, so each takes the next CRL number after the
 # one committed before it.
 CRL_LOCK = "hostca.crl"
-# Only the newest CRL is served. The two before it stay for a look at recent
-# changes; older ones are deleted, since with many revocations each one is large
+# Only the newest CRL is served, and the two before it stay for a look at recent
+# changes. Older ones are deleted, because each is large with many revocations
 # (about 53 MB for a million entries).
 KEPT_CRLS = 3
 

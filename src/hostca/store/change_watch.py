@@ -1,11 +1,12 @@
-"""Tell cheaply whether any connection has committed to a SQLite database since the last look.
+"""Check cheaply whether any connection has committed to a SQLite database since the last check.
 
 SQLite's ``PRAGMA data_version`` returns, on one connection, a value that changes
 whenever another connection commits, in this process or in another. A cache that
-notes the value before it reads the database may answer from its copy for as long
-as the value stays the same. The watch's own connection never writes, so every
-commit it can miss is one that it would see. PostgreSQL has no such counter; a
-deployment on it has no watch, and its callers read the database every time.
+notes the value before it reads the database may serve its copy for as long as
+the value stays the same. The value leaves out only the commits of the
+connection it is read on, and the watch's connection never writes, so the watch
+sees every commit. PostgreSQL has no such counter. A deployment on it has no
+watch, and its callers read the database every time.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ __all__ = ["ChangeWatch"]
 
 
 class ChangeWatch:
-    """A read-only connection to a SQLite file that reports its data version."""
+    """A connection to a SQLite file that only reads the file's data version."""
 
     def __init__(self, path: Path) -> None:
         self._connection = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)

@@ -172,6 +172,13 @@ class Database:
         # one after another. Re-entrant, so that a nested transaction fails in
         # SQLite as before rather than waiting here forever.
         self._write_queue: threading.RLock | None = threading.RLock() if self.is_sqlite else None
+        # Only a SQLite file has a change watch; an in-memory database or PostgreSQL has none.
+        path = self.url.database
+        self._watch_path = (
+            Path(path)
+            if self.is_sqlite and path and path != ":memory:" and not path.startswith("file:")
+            else None
+        )
         self._watch: ChangeWatch | None = None
         self._watch_lock = threading.Lock()
         if self.is_sqlite:
@@ -217,17 +224,17 @@ class Database:
             yield
 
     def change_watch(self) -> ChangeWatch | None:
-        """Return the watch for commits to this database, or None where there is none.
+        """Return the watch for commits to this database, or None for a database without one.
 
-        Only a SQLite file has one; an in-memory database or PostgreSQL has not.
-        The watch opens on first use and closes with ``dispose``.
+        The watch opens on first use and closes with ``dispose``. Every cached
+        ``/self`` response calls this, so an open watch is returned without the lock.
         """
-        path = self.url.database
-        if not self.is_sqlite or not path or path == ":memory:" or path.startswith("file:"):
-            return None
+        watch = self._watch
+        if watch is not None or self._watch_path is None:
+            return watch
         with self._watch_lock:
             if self._watch is None:
-                self._watch = ChangeWatch(Path(path))
+                self._watch = ChangeWatch(self._watch_path)
             return self._watch
 
     def dispose(self) -> None:
